@@ -1,0 +1,1 @@
+"""Bridge: the ZeroMQ protocol, the robot-side server and the RemoteRobot client."""

@@ -1,0 +1,1 @@
+"""Perception: camera frames -> detections -> world state (OpenCV; knows nothing of PyBullet)."""

@@ -1,0 +1,1 @@
+"""Policies: RL training and evaluation (stable-baselines3) and the robot + big-model planner."""

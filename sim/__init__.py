@@ -1,0 +1,34 @@
+"""Simulation layer: PyBullet world, robot registry, SimRobot, cameras, scenes.
+
+>>> from tianji.sim import World
+>>> with World() as world:
+...     tiago = world.add_robot("tiago")
+...     world.step(60)
+"""
+
+from tianji.sim.camera import CameraIntrinsics, look_at
+from tianji.sim.registry import (
+    CameraMount,
+    RobotDescription,
+    get_robot,
+    load_robot_file,
+    register_robot,
+    robot_names,
+)
+from tianji.sim.sim_robot import SimRobot
+from tianji.sim.world import Contact, World, WorldConfig
+
+__all__ = [
+    "CameraIntrinsics",
+    "CameraMount",
+    "Contact",
+    "RobotDescription",
+    "SimRobot",
+    "World",
+    "WorldConfig",
+    "get_robot",
+    "load_robot_file",
+    "look_at",
+    "register_robot",
+    "robot_names",
+]

@@ -1,0 +1,326 @@
+"""SimRobot: any registered robot in a :class:`~tianji.sim.World`, behind the one Robot interface.
+
+Control modes
+=============
+``position``  PyBullet's position motor (a PD loop solved with the constraints) whose force is
+              capped at the joint's effort limit; gains from the robot description.
+``velocity``  velocity motor capped at the effort limit.
+``torque``    motors released, the torque re-applied before every physics step.
+Targets outside the position / velocity / effort limits are clamped and counted in
+:attr:`SimRobot.clamped`; NaN or inf raises InvalidCommandError and nothing is applied.
+
+A mobile base (TIAGo) follows a base twist (vx, vy, wz in the base frame) through a
+planar constraint with a bounded force, so it pushes and is pushed like a heavy base
+while its wheels roll freely.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import pybullet as pb
+
+from tianji.control.errors import AssetError, RobotClosedError
+from tianji.control.robot import BaseType, CameraFrame, Command, ControlMode, Observation, Robot, RobotSpec
+from tianji.sim.camera import CameraIntrinsics, pose_from_pybullet, render
+from tianji.sim.registry import RobotDescription, get_robot
+from tianji.sim.urdf import prepare_urdf
+from tianji.sim.world import World
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VELOCITY_LIMIT = 10.0  # rad/s or m/s, when the URDF gives none
+DEFAULT_EFFORT_LIMIT = 100.0  # N m or N, when the URDF gives none
+BASE_MAX_FORCE = 3000.0  # N, planar base constraint
+
+
+class SimRobot(Robot):
+    """A robot simulated in PyBullet. Create it with :meth:`World.add_robot`."""
+
+    def __init__(
+        self,
+        world: World,
+        name: str | RobotDescription,
+        position: Sequence[float] = (0.0, 0.0),
+        yaw: float = 0.0,
+        preset: str = "home",
+    ) -> None:
+        self.world = world
+        self.description = name if isinstance(name, RobotDescription) else get_robot(name)
+        desc = self.description
+        pose = desc.preset(preset)
+        prepared = prepare_urdf(desc.urdf_path(), desc.package_dirs, collision_from_visual=desc.collision_from_visual)
+        self.frame_links = prepared.frame_links
+        z = pose.spawn_height + (float(position[2]) if len(position) > 2 else 0.0)
+        base_pos = (float(position[0]), float(position[1]), z)
+        rpy = pose.spawn_rpy
+        base_quat = pb.getQuaternionFromEuler(rpy)
+        # yaw in the world is applied after the preset's own base rotation
+        base_quat = pb.multiplyTransforms((0, 0, 0), pb.getQuaternionFromEuler((0, 0, yaw)), (0, 0, 0), base_quat)[1]
+        self.body_id = world.load_urdf(prepared.path, base_pos, base_quat, fixed=desc.base is BaseType.FIXED)
+        self._c = world.client
+        self._closed = False
+        self._base_link = self._c.getBodyInfo(self.body_id)[0].decode()
+        inertial = self._c.getDynamicsInfo(self.body_id, -1)
+        self._base_com_inv = pb.invertTransform(inertial[3], inertial[4])
+
+        self._read_joints(prepared.joint_order)
+        for pattern, damping in desc.joint_damping.items():
+            for name, j in zip(self._names, self._pb_index, strict=True):
+                if re.fullmatch(pattern, name):
+                    self._c.changeDynamics(self.body_id, int(j), jointDamping=damping)
+        self._spec = self._build_spec(preset)
+        self._mode = np.full(self.dof, 0)  # index into _MODES
+        self._target = self._spec.home.copy()
+        self._torque = np.zeros(self.dof)
+        self._mimics = [(self._spec.index(m.joint), self._spec.index(m.leader), m.multiplier, m.offset)
+                        for m in prepared.mimics if m.joint in self._joint_set and m.leader in self._joint_set]
+        self.clamped: Counter[str] = Counter()  # joint (or "base"/"gripper") -> number of clamped values
+        self._base_twist = np.zeros(3)
+        self._base_cid: int | None = None
+
+        q0 = np.array([pose.joints.get(j, self._spec.home[i]) if preset != "home" else self._spec.home[i]
+                       for i, j in enumerate(self._spec.joint_names)])
+        q0 = np.clip(q0, self._spec.position_lower, self._spec.position_upper)
+        for i, q in zip(self._pb_index, q0, strict=True):
+            self._c.resetJointState(self.body_id, int(i), float(q))
+        self._target = q0.copy()
+        self.start_positions = q0.copy()  # the pose the robot was spawned in (home or a preset)
+        self._release_passive()
+        self._apply()
+        if desc.base is BaseType.MOBILE:
+            self._base_cid = self._c.createConstraint(self.body_id, -1, -1, -1, pb.JOINT_FIXED, [0, 0, 0], [0, 0, 0], base_pos, childFrameOrientation=base_quat)
+            self._c.changeConstraint(self._base_cid, maxForce=BASE_MAX_FORCE)
+            self._base_z = base_pos[2]
+            self._base_xy_yaw = np.array([base_pos[0], base_pos[1], pb.getEulerFromQuaternion(base_quat)[2]])
+        world.add_physics_hook(self._before_physics_step)
+
+    # --------------------------------------------------------------- set-up
+    def _read_joints(self, urdf_order: list[str]) -> None:
+        """Joint names, PyBullet indices and limits, in the URDF file's order."""
+        c, body = self._c, self.body_id
+        names, idx, lower, upper, vel, eff = [], [], [], [], [], []
+        self._link_index: dict[str, int] = {c.getBodyInfo(body)[0].decode(): -1}
+        infos = [c.getJointInfo(body, j) for j in range(c.getNumJoints(body))]
+        for info in infos:
+            self._link_index[info[12].decode()] = info[0]
+        rank = {name: i for i, name in enumerate(urdf_order)}
+        movable = sorted((i for i in infos if i[2] != pb.JOINT_FIXED), key=lambda i: rank.get(i[1].decode(), len(rank)))
+        for info in movable:
+            j = info[0]
+            names.append(info[1].decode())
+            idx.append(j)
+            lo, hi = float(info[8]), float(info[9])
+            lower.append(lo if lo <= hi else -math.inf)  # PyBullet reports continuous joints as lo > hi
+            upper.append(hi if lo <= hi else math.inf)
+            vel.append(float(info[11]) if info[11] > 0 else DEFAULT_VELOCITY_LIMIT)
+            eff.append(float(info[10]) if info[10] > 0 else DEFAULT_EFFORT_LIMIT)
+        self._names = tuple(names)
+        self._joint_set = set(names)
+        self._pb_index = np.array(idx, dtype=np.int64)
+        self._limits = tuple(np.array(a) for a in (lower, upper, vel, eff))
+
+    def _build_spec(self, preset: str) -> RobotSpec:
+        desc = self.description
+        if desc.dof is not None and desc.dof != len(self._names):
+            raise AssetError(f"robot '{desc.name}' loaded with {len(self._names)} movable joints, its description says {desc.dof}")
+        for label, names in (("home", desc.home), (f"preset '{preset}'", desc.preset(preset).joints)):
+            unknown = [j for j in names if j not in self._joint_set]
+            if unknown:
+                raise AssetError(f"robot '{desc.name}': {label} names joints that are not in the URDF: {unknown}")
+        for ee, link in desc.end_effectors.items():
+            if link not in self._link_index:
+                raise AssetError(f"robot '{desc.name}': end effector '{ee}' names link '{link}', which is not in the URDF")
+        for cam, mount in desc.cameras.items():
+            if mount.link not in self._link_index:
+                raise AssetError(f"robot '{desc.name}': camera '{cam}' is on link '{mount.link}', which is not in the URDF")
+        lower, upper, vel, eff = self._limits
+        home = np.clip(np.array([desc.home.get(j, 0.0) for j in self._names]), lower, upper)
+        self._passive = np.array([any(re.fullmatch(p, j) for p in desc.passive_joints) for j in self._names])
+        self._gripper: dict[int, tuple[float, float]] = {}
+        for pattern, (opened, closed) in desc.gripper.items():
+            for i, j in enumerate(self._names):
+                if re.fullmatch(pattern, j):
+                    self._gripper[i] = (float(np.clip(opened, lower[i], upper[i])), float(np.clip(closed, lower[i], upper[i])))
+        if desc.gripper and not self._gripper:
+            raise AssetError(f"robot '{desc.name}': no joint matches the gripper patterns {list(desc.gripper)}")
+        return RobotSpec(
+            name=desc.name, joint_names=self._names, position_lower=lower, position_upper=upper,
+            velocity_limits=vel, effort_limits=eff, home=home,
+            control_modes=(ControlMode.POSITION, ControlMode.VELOCITY, ControlMode.TORQUE),
+            control_rate=self.world.control_rate, base=desc.base, end_effectors=tuple(desc.end_effectors),
+            sensors=tuple(desc.cameras), has_gripper=bool(self._gripper),
+            passive_joints=tuple(j for j, p in zip(self._names, self._passive, strict=True) if p),
+        )  # fmt: skip
+
+    def _release_passive(self) -> None:
+        idx = self._pb_index[self._passive].tolist()
+        if idx:
+            self._c.setJointMotorControlArray(self.body_id, idx, pb.VELOCITY_CONTROL, targetVelocities=[0.0] * len(idx), forces=[0.0] * len(idx))
+
+    # ------------------------------------------------------------ interface
+    @property
+    def spec(self) -> RobotSpec:
+        return self._spec
+
+    @property
+    def dof(self) -> int:
+        """Number of movable joints."""
+        return len(self._names)
+
+    def command(self, cmd: Command) -> None:
+        self._check_open()
+        mode, indices, values = cmd.resolve(self._spec)  # raises before anything changes
+        lower, upper, vel, eff = self._limits
+        if mode is ControlMode.POSITION:
+            clipped = np.clip(values, lower[indices], upper[indices])
+        elif mode is ControlMode.VELOCITY:
+            clipped = np.clip(values, -vel[indices], vel[indices])
+        else:
+            clipped = np.clip(values, -eff[indices], eff[indices])
+        for i in indices[clipped != values]:
+            self.clamped[self._names[i]] += 1
+        mode_id = _MODES.index(mode)
+        self._mode[indices] = mode_id
+        if mode is ControlMode.TORQUE:
+            self._torque[indices] = clipped
+        else:
+            self._target[indices] = clipped
+        if cmd.gripper is not None:
+            opening = float(np.clip(cmd.gripper, 0.0, 1.0))
+            if opening != cmd.gripper:
+                self.clamped["gripper"] += 1
+            for i, (opened, closed) in self._gripper.items():
+                self._mode[i] = 0
+                self._target[i] = closed + opening * (opened - closed)
+        if cmd.base_twist is not None:
+            twist = np.asarray(cmd.base_twist, dtype=float)
+            limits = np.asarray(self.description.base_twist_limits, dtype=float)
+            clipped_twist = np.clip(twist, -limits, limits)
+            if np.any(clipped_twist != twist):
+                self.clamped["base"] += 1
+            self._base_twist = clipped_twist
+        self._apply()
+
+    def observe(self, cameras: Sequence[str] = ()) -> Observation:
+        self._check_open()
+        c, body = self._c, self.body_id
+        states = c.getJointStates(body, self._pb_index.tolist())
+        q = np.array([s[0] for s in states], dtype=np.float32)
+        dq = np.array([s[1] for s in states], dtype=np.float32)
+        tau = np.array([s[3] for s in states], dtype=np.float32)
+        torque_mode = self._mode == _MODES.index(ControlMode.TORQUE)
+        tau[torque_mode] = self._torque[torque_mode]  # PyBullet reports 0 for externally applied torques
+        base = self.link_pose(self._base_link)
+        lin, ang = c.getBaseVelocity(body)
+        ee = {name: self.link_pose(link) for name, link in self.description.end_effectors.items()}
+        gripper = None
+        if self._gripper:
+            fractions = [(q[i] - closed) / (opened - closed) for i, (opened, closed) in self._gripper.items() if opened != closed]
+            gripper = float(np.clip(np.mean(fractions), 0.0, 1.0)) if fractions else None
+        frames = {name: self.camera(name) for name in cameras}
+        return Observation(
+            timestamp=self.world.time, joint_positions=q, joint_velocities=dq, joint_efforts=tau,
+            base_pose=base, base_twist=np.array([*lin, *ang], dtype=np.float32),
+            ee_poses=ee, gripper=gripper, cameras=frames,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        """Hold the current joint positions (position mode) and stop the base."""
+        self._check_open()
+        states = self._c.getJointStates(self.body_id, self._pb_index.tolist())
+        self._target = np.clip(np.array([s[0] for s in states]), self._limits[0], self._limits[1])
+        self._mode[:] = 0
+        self._torque[:] = 0.0
+        self._base_twist = np.zeros(3)
+        self._apply()
+
+    def close(self) -> None:
+        """Remove the robot from the world; further calls raise RobotClosedError."""
+        if self._closed:
+            return
+        self._closed = True
+        self.world.remove_physics_hook(self._before_physics_step)
+        if not self.world._closed:
+            if self._base_cid is not None:
+                self._c.removeConstraint(self._base_cid)
+            self._c.removeBody(self.body_id)
+
+    # -------------------------------------------------------------- helpers
+    def link_pose(self, link: str) -> np.ndarray:
+        """(7,) float32 world pose (x, y, z, qx, qy, qz, qw) of a link by URDF name."""
+        try:
+            index = self._link_index[link]
+        except KeyError:
+            raise AssetError(f"robot '{self.spec.name}' has no link '{link}'") from None
+        if index == -1:  # PyBullet reports the base's centre of mass: move back to the URDF link frame
+            com_pos, com_quat = self._c.getBasePositionAndOrientation(self.body_id)
+            pos, quat = pb.multiplyTransforms(com_pos, com_quat, *self._base_com_inv)
+        else:
+            state = self._c.getLinkState(self.body_id, index, computeForwardKinematics=True)
+            pos, quat = state[4], state[5]
+        return np.array([*pos, *quat], dtype=np.float32)
+
+    def camera(self, name: str) -> CameraFrame:
+        """Render a robot-mounted camera (see ``spec.sensors``)."""
+        try:
+            mount = self.description.cameras[name]
+        except KeyError:
+            raise AssetError(f"robot '{self.spec.name}' has no camera '{name}'; it has: {list(self.description.cameras) or 'none'}") from None
+        link = self.link_pose(mount.link).astype(np.float64)
+        pos, quat = pb.multiplyTransforms(link[:3], link[3:], mount.xyz, pb.getQuaternionFromEuler(mount.rpy))
+        intr = CameraIntrinsics(mount.width, mount.height, mount.fov_deg, mount.near, mount.far)
+        return render(self._c, intr, pose_from_pybullet(pos, quat), name=name, timestamp=self.world.time)
+
+    def _apply(self) -> None:
+        """Push targets to PyBullet's motors, grouped by mode; passive joints stay free."""
+        lower, upper, vel, eff = self._limits
+        for m in self._mimics:
+            follower, leader, mult, offset = m
+            self._mode[follower] = self._mode[leader]
+            self._target[follower] = np.clip(mult * self._target[leader] + offset, lower[follower], upper[follower])
+        active = ~self._passive
+        c, body, desc = self._c, self.body_id, self.description
+        pos = active & (self._mode == 0)
+        if pos.any():
+            n = int(pos.sum())
+            c.setJointMotorControlArray(
+                body, self._pb_index[pos].tolist(), pb.POSITION_CONTROL, targetPositions=self._target[pos].tolist(),
+                targetVelocities=[0.0] * n, forces=eff[pos].tolist(), positionGains=[desc.kp] * n, velocityGains=[desc.kd] * n,
+            )  # fmt: skip
+        velm = active & (self._mode == 1)
+        if velm.any():
+            c.setJointMotorControlArray(body, self._pb_index[velm].tolist(), pb.VELOCITY_CONTROL,
+                                        targetVelocities=self._target[velm].tolist(), forces=eff[velm].tolist())
+        tq = active & (self._mode == 2)
+        if tq.any():  # release the motors so the torque is the only actuation
+            idx = self._pb_index[tq].tolist()
+            c.setJointMotorControlArray(body, idx, pb.VELOCITY_CONTROL, targetVelocities=[0.0] * len(idx), forces=[0.0] * len(idx))
+
+    def _before_physics_step(self) -> None:
+        tq = (~self._passive) & (self._mode == 2)
+        if tq.any():
+            self._c.setJointMotorControlArray(self.body_id, self._pb_index[tq].tolist(), pb.TORQUE_CONTROL, forces=self._torque[tq].tolist())
+        if self._base_cid is not None and np.any(self._base_twist):
+            vx, vy, wz = self._base_twist
+            x, y, yaw = self._base_xy_yaw
+            dt = self.world.config.timestep
+            self._base_xy_yaw = np.array([x + (vx * math.cos(yaw) - vy * math.sin(yaw)) * dt,
+                                          y + (vx * math.sin(yaw) + vy * math.cos(yaw)) * dt, yaw + wz * dt])
+            self._c.changeConstraint(self._base_cid, [*self._base_xy_yaw[:2], self._base_z],
+                                     pb.getQuaternionFromEuler((0, 0, self._base_xy_yaw[2])), maxForce=BASE_MAX_FORCE)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RobotClosedError(f"robot '{self.description.name}' was closed; add it to the world again")
+
+    def __repr__(self) -> str:
+        return f"SimRobot({self.description.name!r}, body={self.body_id}, dof={self.dof})"
+
+
+_MODES = [ControlMode.POSITION, ControlMode.VELOCITY, ControlMode.TORQUE]

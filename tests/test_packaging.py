@@ -1,0 +1,62 @@
+"""The package installs as tianji.*, the layers keep their import rules, assets are found anywhere."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tianji
+from tianji import assets
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("module", ["tianji.sim", "tianji.control", "tianji.perception", "tianji.policies", "tianji.bridge", "tianji.assets"])
+def test_layers_import_as_tianji_subpackages(module: str) -> None:
+    imported = __import__(module, fromlist=["_"])
+    assert imported.__name__ == module
+
+
+@pytest.mark.parametrize("layer", ["control", "perception"])
+def test_control_and_perception_know_nothing_of_pybullet_or_zmq(layer: str) -> None:
+    for file in (ROOT / layer).rglob("*.py"):
+        tree = ast.parse(file.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in {"pybullet", "pybullet_utils", "zmq"}, f"{file} imports {name}"
+
+
+def test_no_bare_layer_imports() -> None:
+    layers = {"sim", "control", "perception", "policies", "bridge"}
+    for folder in ["sim", "control", "perception", "policies", "bridge", "tianji", "tests", "experiments"]:
+        for file in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(file.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    assert node.module.split(".")[0] not in layers, f"{file}: bare import of {node.module}"
+                if isinstance(node, ast.Import):
+                    for alias in node.names:
+                        assert alias.name.split(".")[0] not in layers, f"{file}: bare import of {alias.name}"
+
+
+def test_assets_are_found_from_any_working_directory(tmp_path: Path) -> None:
+    code = "from tianji import assets; print(assets.path('scenes/care_room.yaml'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert Path(out.stdout.strip()).is_file()
+
+
+def test_missing_asset_error_names_the_folder() -> None:
+    with pytest.raises(FileNotFoundError, match="nope.urdf"):
+        assets.path("objects/nope.urdf")
+
+
+def test_version_is_exposed() -> None:
+    assert tianji.__version__.count(".") == 2
