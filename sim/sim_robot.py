@@ -66,8 +66,6 @@ class SimRobot(Robot):
         self._c = world.client
         self._closed = False
         self._base_link = self._c.getBodyInfo(self.body_id)[0].decode()
-        inertial = self._c.getDynamicsInfo(self.body_id, -1)
-        self._base_com_inv = pb.invertTransform(inertial[3], inertial[4])
 
         self._read_joints(prepared.joint_order)
         for pattern, damping in desc.joint_damping.items():
@@ -249,7 +247,7 @@ class SimRobot(Robot):
         if not self.world._closed:
             if self._base_cid is not None:
                 self._c.removeConstraint(self._base_cid)
-            self._c.removeBody(self.body_id)
+            self.world.remove_body(self.body_id)
 
     # -------------------------------------------------------------- helpers
     def link_pose(self, link: str) -> np.ndarray:
@@ -258,9 +256,8 @@ class SimRobot(Robot):
             index = self._link_index[link]
         except KeyError:
             raise AssetError(f"robot '{self.spec.name}' has no link '{link}'") from None
-        if index == -1:  # PyBullet reports the base's centre of mass: move back to the URDF link frame
-            com_pos, com_quat = self._c.getBasePositionAndOrientation(self.body_id)
-            pos, quat = pb.multiplyTransforms(com_pos, com_quat, *self._base_com_inv)
+        if index == -1:
+            pos, quat = self.world.base_pose(self.body_id)
         else:
             state = self._c.getLinkState(self.body_id, index, computeForwardKinematics=True)
             pos, quat = state[4], state[5]

@@ -123,6 +123,7 @@ class World:
         self._physics_hooks: list[Callable[[], None]] = []
         self._recordings: list[_Recording] = []
         self._closed = False
+        self._com_inverse: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {}
         self.ground_id = self._add_ground() if self.config.ground else -1
 
     # ----------------------------------------------------------------- time
@@ -220,6 +221,7 @@ class World:
         """Remove a body (object or robot) from the world."""
         self._check_open()
         self.client.removeBody(body_id)
+        self._com_inverse.pop(body_id, None)
 
     def bodies(self) -> Iterator[tuple[int, str]]:
         """(body id, name) of every body in the world."""
@@ -228,8 +230,15 @@ class World:
             yield uid, self.client.getBodyInfo(uid)[1].decode()
 
     def base_pose(self, body_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """(position, quaternion x, y, z, w) of a body's base."""
-        pos, quat = self.client.getBasePositionAndOrientation(body_id)
+        """(position, quaternion x, y, z, w) of a body's base link frame, as the URDF defines it.
+
+        PyBullet reports the base's centre of mass; the inertial offset is undone here.
+        """
+        if body_id not in self._com_inverse:
+            info = self.client.getDynamicsInfo(body_id, -1)
+            self._com_inverse[body_id] = pb.invertTransform(info[3], info[4])
+        com_pos, com_quat = self.client.getBasePositionAndOrientation(body_id)
+        pos, quat = pb.multiplyTransforms(com_pos, com_quat, *self._com_inverse[body_id])
         return np.array(pos), np.array(quat)
 
     # ------------------------------------------------------------- contacts
