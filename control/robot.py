@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 import numpy as np
-
 from tianji.control.errors import InvalidCommandError, UnknownJointError, did_you_mean
 
 
-class ControlMode(str, enum.Enum):
+class ControlMode(enum.StrEnum):
     """How joint targets are interpreted."""
 
     POSITION = "position"  # radians / metres, tracked by a PD loop with effort limits
@@ -26,7 +25,7 @@ class ControlMode(str, enum.Enum):
     TORQUE = "torque"  # N m or N
 
 
-class BaseType(str, enum.Enum):
+class BaseType(enum.StrEnum):
     """How the robot's base moves."""
 
     FIXED = "fixed"  # bolted to the world (a hand on a wrist mount)
@@ -163,7 +162,9 @@ class Command:
             raise InvalidCommandError(f"unknown control mode {self.mode!r}; use one of: {modes}") from None
         if mode not in spec.control_modes:
             allowed = ", ".join(m.value for m in spec.control_modes)
-            raise InvalidCommandError(f"robot '{spec.name}' does not accept {mode.value} commands; it accepts: {allowed}")
+            raise InvalidCommandError(
+                f"robot '{spec.name}' does not accept {mode.value} commands; it accepts: {allowed}"
+            )
         indices, values = self._resolve_targets(spec)
         bad = [spec.joint_names[i] for i, v in zip(indices, values, strict=True) if not math.isfinite(v)]
         if bad:
@@ -173,7 +174,9 @@ class Command:
             )
         if self.base_twist is not None:
             if spec.base is not BaseType.MOBILE:
-                raise InvalidCommandError(f"robot '{spec.name}' has a {spec.base.value} base; base_twist needs a mobile base")
+                raise InvalidCommandError(
+                    f"robot '{spec.name}' has a {spec.base.value} base; base_twist needs a mobile base"
+                )
             twist = np.asarray(self.base_twist, dtype=np.float64)
             if twist.shape != (3,):
                 raise InvalidCommandError(f"base_twist must be (vx, vy, wz), got shape {twist.shape}")

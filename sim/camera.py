@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pybullet as pb
-
 from tianji.control.robot import CameraFrame
 
 _OPTICAL_TO_GL = np.diag([1.0, -1.0, -1.0])  # flip y and z: optical frame -> OpenGL camera frame
@@ -48,7 +47,9 @@ class CameraIntrinsics:
         return list(pb.computeProjectionMatrixFOV(self.fov_deg, self.width / self.height, self.near, self.far))
 
 
-def look_at(eye: np.ndarray | list[float], target: np.ndarray | list[float], up: tuple[float, float, float] = (0, 0, 1)) -> np.ndarray:
+def look_at(
+    eye: np.ndarray | list[float], target: np.ndarray | list[float], up: tuple[float, float, float] = (0, 0, 1)
+) -> np.ndarray:
     """4x4 world <- optical-camera pose for a camera at ``eye`` looking at ``target``."""
     eye_v, target_v = np.asarray(eye, dtype=float), np.asarray(target, dtype=float)
     z = target_v - eye_v
@@ -98,13 +99,24 @@ def render(
     flags = 0 if segmentation else pb.ER_NO_SEGMENTATION_MASK
     w, h = intrinsics.width, intrinsics.height
     _, _, rgba, depth, seg = client.getCameraImage(  # type: ignore[attr-defined]
-        w, h, viewMatrix=view, projectionMatrix=intrinsics.projection_gl(),
-        renderer=renderer, flags=flags, shadow=int(shadows), lightDirection=[1.0, 0.6, 2.0],
-    )  # fmt: skip
+        w,
+        h,
+        viewMatrix=view,
+        projectionMatrix=intrinsics.projection_gl(),
+        renderer=renderer,
+        flags=flags,
+        shadow=int(shadows),
+        lightDirection=[1.0, 0.6, 2.0],
+    )
     rgb = np.asarray(rgba, dtype=np.uint8).reshape(h, w, 4)[:, :, :3].copy()
     depth_m = depth_from_buffer(np.asarray(depth, dtype=np.float32).reshape(h, w), intrinsics.near, intrinsics.far)
     mask = np.asarray(seg, dtype=np.int32).reshape(h, w) if segmentation else None
     return CameraFrame(
-        name=name, timestamp=timestamp, rgb=rgb, depth=depth_m,
-        intrinsics=intrinsics.matrix, pose=pose.copy(), segmentation=mask,
-    )  # fmt: skip
+        name=name,
+        timestamp=timestamp,
+        rgb=rgb,
+        depth=depth_m,
+        intrinsics=intrinsics.matrix,
+        pose=pose.copy(),
+        segmentation=mask,
+    )

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from tianji.control.errors import AssetError, UnknownNameError, did_you_mean
 from tianji.control.robot import BaseType
 
@@ -130,7 +129,9 @@ def get_robot(name: str) -> RobotDescription:
         ) from None
 
 
-def register_robot(name: str, urdf: str | Path | None = None, *, replace: bool = False, **fields: Any) -> RobotDescription:
+def register_robot(
+    name: str, urdf: str | Path | None = None, *, replace: bool = False, **fields: Any
+) -> RobotDescription:
     """Register a robot from a URDF path (plus any :class:`RobotDescription` field) and return it.
 
     >>> register_robot("my_arm", urdf="~/robots/my_arm.urdf", base="fixed", home={"joint1": 0.5})
@@ -172,10 +173,26 @@ def _parse_file(file: Path, source: str) -> list[RobotDescription]:
 
 
 _FIELDS = {
-    "urdf", "description", "base", "dof", "home", "spawn_height", "spawn_rpy", "presets",
-    "end_effectors", "cameras", "gripper", "passive_joints", "gains", "package_dirs", "kp", "kd", "base_twist_limits",
-    "collision_from_visual", "joint_damping",
-}  # fmt: skip
+    "urdf",
+    "description",
+    "base",
+    "dof",
+    "home",
+    "spawn_height",
+    "spawn_rpy",
+    "presets",
+    "end_effectors",
+    "cameras",
+    "gripper",
+    "passive_joints",
+    "gains",
+    "package_dirs",
+    "kp",
+    "kd",
+    "base_twist_limits",
+    "collision_from_visual",
+    "joint_damping",
+}
 
 
 def _description(name: str, entry: dict[str, Any], folder: Path, source: str) -> RobotDescription:
@@ -191,7 +208,9 @@ def _description(name: str, entry: dict[str, Any], folder: Path, source: str) ->
     try:
         base = BaseType(entry.get("base", "fixed"))
     except ValueError:
-        raise AssetError(f"robot '{name}': base must be one of fixed, floating, mobile; got {entry['base']!r}") from None
+        raise AssetError(
+            f"robot '{name}': base must be one of fixed, floating, mobile; got {entry['base']!r}"
+        ) from None
     gains = entry.get("gains", {})
     presets = {
         key: Preset(

@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import pybullet as pb
 import yaml
-
-from tianji import assets
 from tianji.control.errors import AssetError, UnknownNameError, did_you_mean
 from tianji.control.robot import CameraFrame
 from tianji.sim.camera import CameraIntrinsics, look_at
 from tianji.sim.sim_robot import SimRobot
 from tianji.sim.world import World, WorldConfig
+
+from tianji import assets
 
 MARKER_TEXTURE = "markers/aruco_4x4_50_id{id}.png"
 MARKER_DICTIONARY = "DICT_4X4_50"
@@ -79,7 +79,9 @@ class Scene:
         try:
             return self.cameras[name]
         except KeyError:
-            raise UnknownNameError(f"scene '{self.name}' has no camera '{name}'; it has: {', '.join(self.cameras)}") from None
+            raise UnknownNameError(
+                f"scene '{self.name}' has no camera '{name}'; it has: {', '.join(self.cameras)}"
+            ) from None
 
     def render(self, camera: str = "room", shadows: bool = True) -> CameraFrame:
         """Render a scene camera."""
@@ -171,8 +173,13 @@ def _build(config: dict[str, Any], path: Path, world: World, randomize: bool) ->
         robots[label] = _place_robot(world, label, entry, randomize)
     cameras = {}
     for name, entry in (config.get("cameras") or {}).items():
-        intr = CameraIntrinsics(int(entry.get("width", 640)), int(entry.get("height", 480)), float(entry.get("fov_deg", 60.0)),
-                                float(entry.get("near", 0.05)), float(entry.get("far", 20.0)))
+        intr = CameraIntrinsics(
+            int(entry.get("width", 640)),
+            int(entry.get("height", 480)),
+            float(entry.get("fov_deg", 60.0)),
+            float(entry.get("near", 0.05)),
+            float(entry.get("far", 20.0)),
+        )
         cameras[name] = SceneCamera(name, look_at(entry["eye"], entry["target"]), intr)
     return Scene(str(config.get("name", path.stem)), world, objects, robots, cameras, size, path, config)  # type: ignore[arg-type]
 
@@ -219,7 +226,9 @@ def _place_robot(world: World, label: str, entry: dict[str, Any], randomize: boo
     if "robot" not in entry:
         raise AssetError(f"scene robot '{label}' needs 'robot: <registered name>'")
     position, yaw = _jitter(world, entry, randomize)
-    robot = world.add_robot(str(entry["robot"]), tuple(position), yaw, preset=str(entry.get("preset", "home")), label=label)
+    robot = world.add_robot(
+        str(entry["robot"]), tuple(position), yaw, preset=str(entry.get("preset", "home")), label=label
+    )
     colors = entry.get("colors") or {}
     if colors:
         _recolor(world, robot, colors)
@@ -273,4 +282,3 @@ def _build_room(world: World, room: dict[str, Any]) -> None:
             world.client.createMultiBody(0, shape, visual, pos)
     if "floor_rgba" in room and world.ground_id >= 0:
         world.client.changeVisualShape(world.ground_id, -1, rgbaColor=list(room["floor_rgba"]))
-

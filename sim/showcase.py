@@ -9,7 +9,6 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
-
 from tianji.control.errors import UnknownNameError
 from tianji.sim import scene as scenes
 from tianji.sim.camera import CameraIntrinsics, look_at
@@ -102,4 +101,6 @@ def run_scene_demo(
             for label, robot in scene.robots.items()
         }
         sim_seconds = world.time
-    return DemoResult(folder, picture, folder / "scene.mp4", sim_seconds, time.perf_counter() - start, recorder.frames, deviations)
+    return DemoResult(
+        folder, picture, folder / "scene.mp4", sim_seconds, time.perf_counter() - start, recorder.frames, deviations
+    )

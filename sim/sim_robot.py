@@ -24,7 +24,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pybullet as pb
-
 from tianji.control.errors import AssetError, RobotClosedError
 from tianji.control.robot import BaseType, CameraFrame, Command, ControlMode, Observation, Robot, RobotSpec
 from tianji.sim.camera import CameraIntrinsics, pose_from_pybullet, render
@@ -76,14 +75,21 @@ class SimRobot(Robot):
         self._mode = np.full(self.dof, 0)  # index into _MODES
         self._target = self._spec.home.copy()
         self._torque = np.zeros(self.dof)
-        self._mimics = [(self._spec.index(m.joint), self._spec.index(m.leader), m.multiplier, m.offset)
-                        for m in prepared.mimics if m.joint in self._joint_set and m.leader in self._joint_set]
+        self._mimics = [
+            (self._spec.index(m.joint), self._spec.index(m.leader), m.multiplier, m.offset)
+            for m in prepared.mimics
+            if m.joint in self._joint_set and m.leader in self._joint_set
+        ]
         self.clamped: Counter[str] = Counter()  # joint (or "base"/"gripper") -> number of clamped values
         self._base_twist = np.zeros(3)
         self._base_cid: int | None = None
 
-        q0 = np.array([pose.joints.get(j, self._spec.home[i]) if preset != "home" else self._spec.home[i]
-                       for i, j in enumerate(self._spec.joint_names)])
+        q0 = np.array(
+            [
+                pose.joints.get(j, self._spec.home[i]) if preset != "home" else self._spec.home[i]
+                for i, j in enumerate(self._spec.joint_names)
+            ]
+        )
         q0 = np.clip(q0, self._spec.position_lower, self._spec.position_upper)
         for i, q in zip(self._pb_index, q0, strict=True):
             self._c.resetJointState(self.body_id, int(i), float(q))
@@ -92,7 +98,17 @@ class SimRobot(Robot):
         self._release_passive()
         self._apply()
         if desc.base is BaseType.MOBILE:
-            self._base_cid = self._c.createConstraint(self.body_id, -1, -1, -1, pb.JOINT_FIXED, [0, 0, 0], [0, 0, 0], base_pos, childFrameOrientation=base_quat)
+            self._base_cid = self._c.createConstraint(
+                self.body_id,
+                -1,
+                -1,
+                -1,
+                pb.JOINT_FIXED,
+                [0, 0, 0],
+                [0, 0, 0],
+                base_pos,
+                childFrameOrientation=base_quat,
+            )
             self._c.changeConstraint(self._base_cid, maxForce=BASE_MAX_FORCE)
             self._base_z = base_pos[2]
             self._base_xy_yaw = np.array([base_pos[0], base_pos[1], pb.getEulerFromQuaternion(base_quat)[2]])
@@ -126,17 +142,23 @@ class SimRobot(Robot):
     def _build_spec(self, preset: str) -> RobotSpec:
         desc = self.description
         if desc.dof is not None and desc.dof != len(self._names):
-            raise AssetError(f"robot '{desc.name}' loaded with {len(self._names)} movable joints, its description says {desc.dof}")
+            raise AssetError(
+                f"robot '{desc.name}' loaded with {len(self._names)} movable joints, its description says {desc.dof}"
+            )
         for label, names in (("home", desc.home), (f"preset '{preset}'", desc.preset(preset).joints)):
             unknown = [j for j in names if j not in self._joint_set]
             if unknown:
                 raise AssetError(f"robot '{desc.name}': {label} names joints that are not in the URDF: {unknown}")
         for ee, link in desc.end_effectors.items():
             if link not in self._link_index:
-                raise AssetError(f"robot '{desc.name}': end effector '{ee}' names link '{link}', which is not in the URDF")
+                raise AssetError(
+                    f"robot '{desc.name}': end effector '{ee}' names link '{link}', which is not in the URDF"
+                )
         for cam, mount in desc.cameras.items():
             if mount.link not in self._link_index:
-                raise AssetError(f"robot '{desc.name}': camera '{cam}' is on link '{mount.link}', which is not in the URDF")
+                raise AssetError(
+                    f"robot '{desc.name}': camera '{cam}' is on link '{mount.link}', which is not in the URDF"
+                )
         lower, upper, vel, eff = self._limits
         home = np.clip(np.array([desc.home.get(j, 0.0) for j in self._names]), lower, upper)
         self._passive = np.array([any(re.fullmatch(p, j) for p in desc.passive_joints) for j in self._names])
@@ -144,22 +166,35 @@ class SimRobot(Robot):
         for pattern, (opened, closed) in desc.gripper.items():
             for i, j in enumerate(self._names):
                 if re.fullmatch(pattern, j):
-                    self._gripper[i] = (float(np.clip(opened, lower[i], upper[i])), float(np.clip(closed, lower[i], upper[i])))
+                    self._gripper[i] = (
+                        float(np.clip(opened, lower[i], upper[i])),
+                        float(np.clip(closed, lower[i], upper[i])),
+                    )
         if desc.gripper and not self._gripper:
             raise AssetError(f"robot '{desc.name}': no joint matches the gripper patterns {list(desc.gripper)}")
         return RobotSpec(
-            name=desc.name, joint_names=self._names, position_lower=lower, position_upper=upper,
-            velocity_limits=vel, effort_limits=eff, home=home,
+            name=desc.name,
+            joint_names=self._names,
+            position_lower=lower,
+            position_upper=upper,
+            velocity_limits=vel,
+            effort_limits=eff,
+            home=home,
             control_modes=(ControlMode.POSITION, ControlMode.VELOCITY, ControlMode.TORQUE),
-            control_rate=self.world.control_rate, base=desc.base, end_effectors=tuple(desc.end_effectors),
-            sensors=tuple(desc.cameras), has_gripper=bool(self._gripper),
+            control_rate=self.world.control_rate,
+            base=desc.base,
+            end_effectors=tuple(desc.end_effectors),
+            sensors=tuple(desc.cameras),
+            has_gripper=bool(self._gripper),
             passive_joints=tuple(j for j, p in zip(self._names, self._passive, strict=True) if p),
-        )  # fmt: skip
+        )
 
     def _release_passive(self) -> None:
         idx = self._pb_index[self._passive].tolist()
         if idx:
-            self._c.setJointMotorControlArray(self.body_id, idx, pb.VELOCITY_CONTROL, targetVelocities=[0.0] * len(idx), forces=[0.0] * len(idx))
+            self._c.setJointMotorControlArray(
+                self.body_id, idx, pb.VELOCITY_CONTROL, targetVelocities=[0.0] * len(idx), forces=[0.0] * len(idx)
+            )
 
     # ------------------------------------------------------------ interface
     @property
@@ -219,14 +254,22 @@ class SimRobot(Robot):
         ee = {name: self.link_pose(link) for name, link in self.description.end_effectors.items()}
         gripper = None
         if self._gripper:
-            fractions = [(q[i] - closed) / (opened - closed) for i, (opened, closed) in self._gripper.items() if opened != closed]
+            fractions = [
+                (q[i] - closed) / (opened - closed) for i, (opened, closed) in self._gripper.items() if opened != closed
+            ]
             gripper = float(np.clip(np.mean(fractions), 0.0, 1.0)) if fractions else None
         frames = {name: self.camera(name) for name in cameras}
         return Observation(
-            timestamp=self.world.time, joint_positions=q, joint_velocities=dq, joint_efforts=tau,
-            base_pose=base, base_twist=np.array([*lin, *ang], dtype=np.float32),
-            ee_poses=ee, gripper=gripper, cameras=frames,
-        )  # fmt: skip
+            timestamp=self.world.time,
+            joint_positions=q,
+            joint_velocities=dq,
+            joint_efforts=tau,
+            base_pose=base,
+            base_twist=np.array([*lin, *ang], dtype=np.float32),
+            ee_poses=ee,
+            gripper=gripper,
+            cameras=frames,
+        )
 
     def stop(self) -> None:
         """Hold the current joint positions (position mode) and stop the base."""
@@ -268,7 +311,9 @@ class SimRobot(Robot):
         try:
             mount = self.description.cameras[name]
         except KeyError:
-            raise AssetError(f"robot '{self.spec.name}' has no camera '{name}'; it has: {list(self.description.cameras) or 'none'}") from None
+            raise AssetError(
+                f"robot '{self.spec.name}' has no camera '{name}'; it has: {list(self.description.cameras) or 'none'}"
+            ) from None
         link = self.link_pose(mount.link).astype(np.float64)
         pos, quat = pb.multiplyTransforms(link[:3], link[3:], mount.xyz, pb.getQuaternionFromEuler(mount.rpy))
         intr = CameraIntrinsics(mount.width, mount.height, mount.fov_deg, mount.near, mount.far)
@@ -276,7 +321,7 @@ class SimRobot(Robot):
 
     def _apply(self) -> None:
         """Push targets to PyBullet's motors, grouped by mode; passive joints stay free."""
-        lower, upper, vel, eff = self._limits
+        lower, upper, _, eff = self._limits
         for m in self._mimics:
             follower, leader, mult, offset = m
             self._mode[follower] = self._mode[leader]
@@ -287,30 +332,54 @@ class SimRobot(Robot):
         if pos.any():
             n = int(pos.sum())
             c.setJointMotorControlArray(
-                body, self._pb_index[pos].tolist(), pb.POSITION_CONTROL, targetPositions=self._target[pos].tolist(),
-                targetVelocities=[0.0] * n, forces=eff[pos].tolist(), positionGains=[desc.kp] * n, velocityGains=[desc.kd] * n,
-            )  # fmt: skip
+                body,
+                self._pb_index[pos].tolist(),
+                pb.POSITION_CONTROL,
+                targetPositions=self._target[pos].tolist(),
+                targetVelocities=[0.0] * n,
+                forces=eff[pos].tolist(),
+                positionGains=[desc.kp] * n,
+                velocityGains=[desc.kd] * n,
+            )
         velm = active & (self._mode == 1)
         if velm.any():
-            c.setJointMotorControlArray(body, self._pb_index[velm].tolist(), pb.VELOCITY_CONTROL,
-                                        targetVelocities=self._target[velm].tolist(), forces=eff[velm].tolist())
+            c.setJointMotorControlArray(
+                body,
+                self._pb_index[velm].tolist(),
+                pb.VELOCITY_CONTROL,
+                targetVelocities=self._target[velm].tolist(),
+                forces=eff[velm].tolist(),
+            )
         tq = active & (self._mode == 2)
         if tq.any():  # release the motors so the torque is the only actuation
             idx = self._pb_index[tq].tolist()
-            c.setJointMotorControlArray(body, idx, pb.VELOCITY_CONTROL, targetVelocities=[0.0] * len(idx), forces=[0.0] * len(idx))
+            c.setJointMotorControlArray(
+                body, idx, pb.VELOCITY_CONTROL, targetVelocities=[0.0] * len(idx), forces=[0.0] * len(idx)
+            )
 
     def _before_physics_step(self) -> None:
         tq = (~self._passive) & (self._mode == 2)
         if tq.any():
-            self._c.setJointMotorControlArray(self.body_id, self._pb_index[tq].tolist(), pb.TORQUE_CONTROL, forces=self._torque[tq].tolist())
+            self._c.setJointMotorControlArray(
+                self.body_id, self._pb_index[tq].tolist(), pb.TORQUE_CONTROL, forces=self._torque[tq].tolist()
+            )
         if self._base_cid is not None and np.any(self._base_twist):
             vx, vy, wz = self._base_twist
             x, y, yaw = self._base_xy_yaw
             dt = self.world.config.timestep
-            self._base_xy_yaw = np.array([x + (vx * math.cos(yaw) - vy * math.sin(yaw)) * dt,
-                                          y + (vx * math.sin(yaw) + vy * math.cos(yaw)) * dt, yaw + wz * dt])
-            self._c.changeConstraint(self._base_cid, [*self._base_xy_yaw[:2], self._base_z],
-                                     pb.getQuaternionFromEuler((0, 0, self._base_xy_yaw[2])), maxForce=BASE_MAX_FORCE)
+            self._base_xy_yaw = np.array(
+                [
+                    x + (vx * math.cos(yaw) - vy * math.sin(yaw)) * dt,
+                    y + (vx * math.sin(yaw) + vy * math.cos(yaw)) * dt,
+                    yaw + wz * dt,
+                ]
+            )
+            self._c.changeConstraint(
+                self._base_cid,
+                [*self._base_xy_yaw[:2], self._base_z],
+                pb.getQuaternionFromEuler((0, 0, self._base_xy_yaw[2])),
+                maxForce=BASE_MAX_FORCE,
+            )
 
     def _check_open(self) -> None:
         if self._closed:

@@ -66,7 +66,10 @@ def example_robot_data_share() -> Path:
 
 
 def package_search_dirs(urdf: Path, extra: tuple[str | Path, ...] = ()) -> list[Path]:
-    """Where ``package://NAME/...`` is looked up: extra dirs, the URDF's ancestors, ROS_PACKAGE_PATH, example-robot-data."""
+    """Where ``package://NAME/...`` is looked up.
+
+    In order: ``extra``, the URDF's ancestor folders, ROS_PACKAGE_PATH, example-robot-data.
+    """
     dirs = [Path(d) for d in extra]
     dirs += list(urdf.resolve().parents)
     dirs += [Path(d) for d in os.environ.get("ROS_PACKAGE_PATH", "").split(os.pathsep) if d]
@@ -109,7 +112,9 @@ def prepare_urdf(
     """
     source = Path(urdf).expanduser()
     if not source.is_file():
-        raise AssetError(f"URDF file not found: {source}. Check the path (relative paths are resolved from {Path.cwd()}).")
+        raise AssetError(
+            f"URDF file not found: {source}. Check the path (relative paths are resolved from {Path.cwd()})."
+        )
     try:
         tree = ET.parse(source)
     except ET.ParseError as exc:

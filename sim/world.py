@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pybullet as pb
 from pybullet_utils.bullet_client import BulletClient
-
 from tianji.control.errors import AssetError, TianjiError
 from tianji.control.robot import CameraFrame
 from tianji.sim.camera import CameraIntrinsics, look_at, render
@@ -112,11 +111,15 @@ class World:
             with quiet_native_output():
                 self.client = BulletClient(connection_mode=mode)
         except pb.error as exc:  # GUI without a display
-            raise TianjiError(f"could not open a PyBullet {'GUI' if self.config.gui else 'DIRECT'} window: {exc}."
-                              " Without a display, leave gui off (headless).") from exc
+            raise TianjiError(
+                f"could not open a PyBullet {'GUI' if self.config.gui else 'DIRECT'} window: {exc}."
+                " Without a display, leave gui off (headless)."
+            ) from exc
         self.client.setTimeStep(self.config.timestep)
         self.client.setGravity(0, 0, self.config.gravity)
-        self.client.setPhysicsEngineParameter(numSolverIterations=self.config.solver_iterations, deterministicOverlappingPairs=1)
+        self.client.setPhysicsEngineParameter(
+            numSolverIterations=self.config.solver_iterations, deterministicOverlappingPairs=1
+        )
         self.rng = np.random.default_rng(self.config.seed)
         self.time = 0.0
         self.robots: dict[str, SimRobot] = {}
@@ -169,8 +172,12 @@ class World:
     def _add_ground(self) -> int:
         shape = self.client.createCollisionShape(pb.GEOM_PLANE)
         # planes have no visual in the tiny renderer: draw the floor as a large thin box
-        visual = self.client.createVisualShape(pb.GEOM_BOX, halfExtents=[30, 30, 0.001], visualFramePosition=[0, 0, -0.001],
-                                               rgbaColor=[0.78, 0.72, 0.64, 1.0])
+        visual = self.client.createVisualShape(
+            pb.GEOM_BOX,
+            halfExtents=[30, 30, 0.001],
+            visualFramePosition=[0, 0, -0.001],
+            rgbaColor=[0.78, 0.72, 0.64, 1.0],
+        )
         body = self.client.createMultiBody(0, shape, visual)
         self.client.changeDynamics(body, -1, lateralFriction=0.9)
         return body
@@ -191,10 +198,13 @@ class World:
             raise AssetError(f"URDF file not found: {file}")
         try:
             with quiet_native_output():
-                    return self.client.loadURDF(
-                    str(file), list(position), list(orientation), useFixedBase=fixed,
+                return self.client.loadURDF(
+                    str(file),
+                    list(position),
+                    list(orientation),
+                    useFixedBase=fixed,
                     flags=flags | pb.URDF_USE_INERTIA_FROM_FILE,
-                )  # fmt: skip
+                )
         except pb.error as exc:
             raise AssetError(f"PyBullet could not load {file}: {exc}. Check that the file is valid URDF.") from exc
 
@@ -271,7 +281,9 @@ class World:
             if eye is None or target is None:
                 raise ValueError("render() needs eye and target, or pose")
             pose = look_at(eye, target)
-        return render(self.client, intrinsics or CameraIntrinsics(), pose, name=name, timestamp=self.time, shadows=shadows)
+        return render(
+            self.client, intrinsics or CameraIntrinsics(), pose, name=name, timestamp=self.time, shadows=shadows
+        )
 
     def start_recording(
         self,
@@ -309,10 +321,8 @@ class World:
         for robot in list(self.robots.values()):
             robot.close()
         self._closed = True
-        try:
+        with suppress(pb.error):
             self.client.disconnect()
-        except pb.error:
-            pass
 
     def _check_open(self) -> None:
         if self._closed:
@@ -321,5 +331,7 @@ class World:
     def __enter__(self) -> World:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

@@ -15,7 +15,9 @@ from tianji import assets
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("module", ["tianji.sim", "tianji.control", "tianji.perception", "tianji.policies", "tianji.bridge", "tianji.assets"])
+@pytest.mark.parametrize(
+    "module", ["tianji.sim", "tianji.control", "tianji.perception", "tianji.policies", "tianji.bridge", "tianji.assets"]
+)
 def test_layers_import_as_tianji_subpackages(module: str) -> None:
     imported = __import__(module, fromlist=["_"])
     assert imported.__name__ == module
@@ -54,7 +56,7 @@ def test_assets_are_found_from_any_working_directory(tmp_path: Path) -> None:
 
 
 def test_missing_asset_error_names_the_folder() -> None:
-    with pytest.raises(FileNotFoundError, match="nope.urdf"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.urdf"):
         assets.path("objects/nope.urdf")
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tianji.control import (
     AssetError,
     BaseType,
@@ -50,7 +49,9 @@ def test_robot_loads_with_documented_joints_and_no_1kg_frame_links(world: World,
     assert list(robot.spec.joint_names) == urdf_joints
     obs = robot.observe()
     assert obs.joint_positions.dtype == np.float32 and obs.joint_positions.shape == (robot.spec.dof,)
-    assert set(obs.ee_poses) == set(robot.spec.end_effectors) and all(np.isfinite(p).all() for p in obs.ee_poses.values())
+    assert set(obs.ee_poses) == set(robot.spec.end_effectors) and all(
+        np.isfinite(p).all() for p in obs.ee_poses.values()
+    )
 
 
 def test_frame_links_are_given_tiny_mass_in_g1_and_human() -> None:
@@ -156,7 +157,9 @@ def test_same_seed_gives_bit_identical_trajectories() -> None:
         g1 = world.add_robot("g1")
         out = []
         for k in range(40):
-            g1.command(Command("position", {"left_shoulder_pitch_joint": -0.5 * np.sin(k / 10), "left_knee_joint": 0.5}))
+            g1.command(
+                Command("position", {"left_shoulder_pitch_joint": -0.5 * np.sin(k / 10), "left_knee_joint": 0.5})
+            )
             world.step()
             out.append(g1.observe().as_dict()["joint_positions"])
         return np.stack(out)
@@ -194,7 +197,7 @@ def test_missing_urdf_and_missing_mesh_errors(tmp_path: Path) -> None:
         '<robot name="broken"><link name="base"><visual><geometry>'
         '<mesh filename="package://nosuchpkg/meshes/base.stl"/></geometry></visual></link></robot>'
     )
-    with pytest.raises(AssetError, match="package://nosuchpkg/meshes/base.stl"):
+    with pytest.raises(AssetError, match=r"package://nosuchpkg/meshes/base\.stl"):
         prepare_urdf(urdf)
 
 
@@ -202,17 +205,21 @@ def test_user_robot_from_yaml(tmp_path: Path, world: World) -> None:
     urdf = tmp_path / "arm.urdf"
     urdf.write_text(
         """<robot name="arm">
-  <link name="base"><inertial><mass value="2"/><inertia ixx="0.01" iyy="0.01" izz="0.01" ixy="0" ixz="0" iyz="0"/></inertial>
+  <link name="base"><inertial><mass value="2"/>
+    <inertia ixx="0.01" iyy="0.01" izz="0.01" ixy="0" ixz="0" iyz="0"/></inertial>
     <collision><geometry><box size="0.1 0.1 0.1"/></geometry></collision></link>
   <link name="tool"/>
-  <link name="upper"><inertial><mass value="0.5"/><inertia ixx="0.001" iyy="0.001" izz="0.001" ixy="0" ixz="0" iyz="0"/></inertial></link>
+  <link name="upper"><inertial><mass value="0.5"/>
+    <inertia ixx="0.001" iyy="0.001" izz="0.001" ixy="0" ixz="0" iyz="0"/></inertial></link>
   <joint name="shoulder" type="revolute"><parent link="base"/><child link="upper"/><origin xyz="0 0 0.1"/>
     <axis xyz="0 1 0"/><limit lower="-1" upper="1" effort="20" velocity="2"/></joint>
   <joint name="tool_joint" type="fixed"><parent link="upper"/><child link="tool"/><origin xyz="0 0 0.3"/></joint>
 </robot>"""
     )
     file = tmp_path / "robots.yaml"
-    file.write_text(f"my_arm:\n  urdf: {urdf.name}\n  base: fixed\n  home: {{shoulder: 0.5}}\n  end_effectors: {{tool: tool}}\n")
+    file.write_text(
+        f"my_arm:\n  urdf: {urdf.name}\n  base: fixed\n  home: {{shoulder: 0.5}}\n  end_effectors: {{tool: tool}}\n"
+    )
     (desc,) = load_robot_file(file)
     assert desc.base is BaseType.FIXED
     arm = world.add_robot("my_arm")

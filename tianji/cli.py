@@ -34,11 +34,15 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the library does.")] = False,
 ) -> None:
     """Tianji command line."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command()
@@ -51,17 +55,23 @@ def robots() -> None:
         table.add_column(column)
     for name in robot_names():
         desc = get_robot(name)
-        table.add_row(name, str(desc.dof if desc.dof is not None else "?"), desc.base.value, desc.source, desc.description)
+        table.add_row(
+            name, str(desc.dof if desc.dof is not None else "?"), desc.base.value, desc.source, desc.description
+        )
     console.print(table)
 
 
 @app.command()
 def show(
-    target: Annotated[str, typer.Argument(help="A robot name (see `tianji robots`) or a scene name (care_room) or scene .yaml file.")],
+    target: Annotated[
+        str, typer.Argument(help="A robot name (see `tianji robots`) or a scene name (care_room) or scene .yaml file.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path("show.png"),
     width: Annotated[int, typer.Option(help="Image width in pixels.")] = 960,
     height: Annotated[int, typer.Option(help="Image height in pixels.")] = 720,
-    preset: Annotated[str, typer.Option(help="Pose preset for a robot (home, or e.g. lying/sitting/standing for human).")] = "home",
+    preset: Annotated[
+        str, typer.Option(help="Pose preset for a robot (home, or e.g. lying/sitting/standing for human).")
+    ] = "home",
 ) -> None:
     """Render a picture of a robot or a scene."""
     from tianji.sim.showcase import show as render_show
@@ -75,7 +85,9 @@ def show(
 def demo(
     seconds: Annotated[float, typer.Option(help="Simulated seconds.")] = 10.0,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same run).")] = 0,
-    randomize: Annotated[bool, typer.Option(help="Jitter object and robot poses within the scene's documented ranges.")] = False,
+    randomize: Annotated[
+        bool, typer.Option(help="Jitter object and robot poses within the scene's documented ranges.")
+    ] = False,
     out: Annotated[Path, typer.Option(help="Folder for the run's outputs.")] = Path("runs/demo"),
     gui: Annotated[bool, typer.Option(help="Open the PyBullet window (needs a display).")] = False,
     scene: Annotated[str, typer.Option(help="Scene name or .yaml file.")] = "care_room",
@@ -84,15 +96,27 @@ def demo(
     from tianji.sim.showcase import run_scene_demo
 
     console.print(f"[bold]Tianji demo[/bold]: scene [cyan]{scene}[/cyan], {seconds:g} s simulated, seed {seed}")
-    with _friendly_errors(), Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-    ) as bar:  # fmt: skip
+    with (
+        _friendly_errors(),
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as bar,
+    ):
         task = bar.add_task("simulating + recording", total=1.0)
         result = run_scene_demo(
-            out, scene_name=scene, seconds=seconds, seed=seed, randomize=randomize, gui=gui,
+            out,
+            scene_name=scene,
+            seconds=seconds,
+            seed=seed,
+            randomize=randomize,
+            gui=gui,
             progress=lambda f: bar.update(task, completed=f),
-        )  # fmt: skip
+        )
     table = Table(title="Robots held at their start pose", show_header=True)
     table.add_column("robot")
     table.add_column("largest joint deviation", justify="right")
