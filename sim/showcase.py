@@ -16,8 +16,17 @@ from tianji.sim.registry import robot_names
 from tianji.sim.world import World, WorldConfig
 
 
-def show(target: str, out: Path, *, width: int = 960, height: int = 720, preset: str = "home", seed: int = 0) -> Path:
-    """Render a registered robot (framed to fit) or a scene's room camera to a PNG."""
+def show(
+    target: str,
+    out: Path,
+    *,
+    width: int = 960,
+    height: int = 720,
+    preset: str = "home",
+    camera: str = "room",
+    seed: int = 0,
+) -> Path:
+    """Render a registered robot (framed to fit) or one of a scene's cameras to a PNG."""
     intr = CameraIntrinsics(width, height, 45.0)
     if target in robot_names():
         with World(WorldConfig(seed=seed)) as world:
@@ -37,7 +46,8 @@ def show(target: str, out: Path, *, width: int = 960, height: int = 720, preset:
                 f" scenes: {', '.join(scenes.scene_names())}"
             ) from None
         with scenes.load(target, seed=seed) as scene:
-            cam = scene.camera("room")
+            cam = scene.camera(camera)
+            intr = CameraIntrinsics(width, height, cam.intrinsics.fov_deg, cam.intrinsics.near, cam.intrinsics.far)
             frame = scene.world.render(pose=cam.pose, intrinsics=intr)
     out.parent.mkdir(parents=True, exist_ok=True)
     imageio.imwrite(out, frame.rgb)

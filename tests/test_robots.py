@@ -231,3 +231,18 @@ def test_user_robot_from_yaml(tmp_path: Path, world: World) -> None:
     load_robot_file(file)
     with pytest.raises(AssetError, match="elbow"):
         world.add_robot("bad_arm")
+
+
+def test_human_presets_lying_and_sitting_hold(world: World) -> None:
+    from tianji import assets
+
+    world.load_urdf(assets.path("objects/chair.urdf"), (0.0, 0.0, 0.0))
+    sitting = world.add_robot("human", position=(-0.05, 0.0), preset="sitting", label="sitting")
+    lying = world.add_robot("human", position=(0.0, 3.0), preset="lying", label="lying")
+    world.step(120)
+    head, pelvis = sitting.link_pose("middle_head"), sitting.link_pose("middle_pelvis")
+    assert 0.5 < pelvis[2] < 0.7 and head[2] > pelvis[2] + 0.4, "the sitting patient slid off or fell back"
+    lying_head = lying.link_pose("middle_head")
+    assert lying_head[2] < 0.3 and lying_head[0] < -0.3, "lying preset: head on the floor towards -x"
+    with pytest.raises(UnknownNameError, match="kneeling"):
+        world.add_robot("human", preset="kneeling")

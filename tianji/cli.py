@@ -72,12 +72,13 @@ def show(
     preset: Annotated[
         str, typer.Option(help="Pose preset for a robot (home, or e.g. lying/sitting/standing for human).")
     ] = "home",
+    camera: Annotated[str, typer.Option(help="Scene camera to render from (room, overview, ...).")] = "room",
 ) -> None:
     """Render a picture of a robot or a scene."""
     from tianji.sim.showcase import show as render_show
 
     with _friendly_errors():
-        path = render_show(target, out, width=width, height=height, preset=preset)
+        path = render_show(target, out, width=width, height=height, preset=preset, camera=camera)
     console.print(f"wrote [bold]{path}[/bold]")
 
 
