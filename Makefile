@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install demo test test-all bench lint format clean
+.PHONY: help install demo test test-all bench pictures lint format clean
 
 help:
 	@echo "make demo      create .venv, install, run the care-room demo headless (runs/demo/...)"
 	@echo "make test      create .venv, install, run the fast test suite"
 	@echo "make test-all  also run the slow tests (training, benchmarks)"
 	@echo "make bench     simulation speed benchmark -> experiments/results/sim_speed.md"
+	@echo "make pictures  re-render the README pictures -> experiments/results/*.png"
 	@echo "make lint      ruff"
 
 # torch is pinned and installed first: an unpinned torch pulls a multi-GB CUDA build.
@@ -33,6 +34,12 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench/sim_speed.py
+
+pictures: $(STAMP)
+	$(BIN)/tianji show care_room --camera room --out experiments/results/care_room.png
+	$(BIN)/tianji show care_room --camera overview --out experiments/results/care_room_overview.png
+	for r in g1 tiago allegro; do $(BIN)/tianji show $$r --width 480 --height 480 --out experiments/results/robot_$$r.png; done
+	$(BIN)/tianji show human --preset standing --width 480 --height 480 --out experiments/results/robot_human.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -244,7 +244,7 @@ def _description(name: str, entry: dict[str, Any], folder: Path, source: str) ->
         base_twist_limits=tuple(float(v) for v in entry.get("base_twist_limits", (1.0, 1.0, 1.0))),
         kp=float(entry.get("kp", gains.get("kp", 0.5))),
         kd=float(entry.get("kd", gains.get("kd", 1.0))),
-        package_dirs=tuple(str((folder / d).resolve()) for d in entry.get("package_dirs", ())),
+        package_dirs=tuple(str((folder / Path(d).expanduser()).resolve()) for d in entry.get("package_dirs", ())),
         joint_damping=_damping(entry.get("joint_damping")),
         collision_from_visual=bool(entry.get("collision_from_visual", False)),
         source=source,

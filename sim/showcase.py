@@ -35,7 +35,7 @@ def show(
             lo, hi = _aabb(world, robot.body_id)
             center = (lo + hi) / 2
             extent = float(np.linalg.norm(hi - lo))
-            eye = center + extent * np.array([1.1, -1.3, 0.7])
+            eye = center + extent * np.array([0.75, -0.9, 0.45])
             frame = world.render(pose=look_at(eye, center), intrinsics=intr)
     else:
         try:
