@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 import numpy as np
+
 from tianji.control.errors import InvalidCommandError, UnknownJointError, did_you_mean
 
 

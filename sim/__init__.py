@@ -6,6 +6,11 @@
 ...     world.step(60)
 """
 
+from tianji.sim.native import quiet_native_output
+
+with quiet_native_output():  # pybullet prints its build date on import
+    import pybullet  # noqa: F401
+
 from tianji.sim.camera import CameraIntrinsics, look_at
 from tianji.sim.registry import (
     CameraMount,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pybullet as pb
+
 from tianji.control.robot import CameraFrame
 
 _OPTICAL_TO_GL = np.diag([1.0, -1.0, -1.0])  # flip y and z: optical frame -> OpenGL camera frame

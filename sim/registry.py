@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from tianji.control.errors import AssetError, UnknownNameError, did_you_mean
 from tianji.control.robot import BaseType
 

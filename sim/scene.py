@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import pybullet as pb
 import yaml
+
+from tianji import assets
 from tianji.control.errors import AssetError, UnknownNameError, did_you_mean
 from tianji.control.robot import CameraFrame
 from tianji.sim.camera import CameraIntrinsics, look_at
 from tianji.sim.sim_robot import SimRobot
 from tianji.sim.world import World, WorldConfig
-
-from tianji import assets
 
 MARKER_TEXTURE = "markers/aruco_4x4_50_id{id}.png"
 MARKER_DICTIONARY = "DICT_4X4_50"

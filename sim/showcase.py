@@ -9,6 +9,7 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
+
 from tianji.control.errors import UnknownNameError
 from tianji.sim import scene as scenes
 from tianji.sim.camera import CameraIntrinsics, look_at

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pybullet as pb
+
 from tianji.control.errors import AssetError, RobotClosedError
 from tianji.control.robot import BaseType, CameraFrame, Command, ControlMode, Observation, Robot, RobotSpec
 from tianji.sim.camera import CameraIntrinsics, pose_from_pybullet, render

@@ -7,10 +7,8 @@ several Worlds in one process never see each other's bodies.
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -19,40 +17,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pybullet as pb
 from pybullet_utils.bullet_client import BulletClient
+
 from tianji.control.errors import AssetError, TianjiError
 from tianji.control.robot import CameraFrame
 from tianji.sim.camera import CameraIntrinsics, look_at, render
+from tianji.sim.native import quiet_native_output
 from tianji.sim.video import VideoRecorder
 
 if TYPE_CHECKING:
     from tianji.sim.sim_robot import SimRobot
 
 log = logging.getLogger(__name__)
-
-
-@contextmanager
-def quiet_native_output() -> Iterator[None]:
-    """Silence what PyBullet's C code prints while loading models (inertia warnings, ``argv[0]=``).
-
-    Those lines go straight to the process's file descriptors, bypassing Python; set
-    TIANJI_PYBULLET_VERBOSE=1 to see them. Errors still surface as exceptions.
-    """
-    if os.environ.get("TIANJI_PYBULLET_VERBOSE"):
-        yield
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, devnull):
-            os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,17 @@ OBJECTS = sorted(p.stem for p in (assets.ROOT / "objects").glob("*.urdf"))
 
 
 def test_every_object_link_declares_its_inertia() -> None:
-    assert set(OBJECTS) == {"bed", "bedside_table", "dining_table", "chair", "wheelchair", "cup", "bowl", "spoon", "pill_box"}
+    assert set(OBJECTS) == {
+        "bed",
+        "bedside_table",
+        "dining_table",
+        "chair",
+        "wheelchair",
+        "cup",
+        "bowl",
+        "spoon",
+        "pill_box",
+    }
     for name in OBJECTS:
         root = ET.parse(assets.path(f"objects/{name}.urdf")).getroot()
         total = 0.0

@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+
+from tianji import assets
 from tianji.control import AssetError, UnknownNameError
 from tianji.sim import CameraIntrinsics, scene
 from tianji.sim.scene import Scene
-
-from tianji import assets
 
 OBJECTS = {"bed", "bedside_table", "dining_table", "chair", "wheelchair", "cup", "bowl", "spoon", "pill_box"}
 ON_TABLE = {"cup", "bowl", "spoon", "pill_box"}

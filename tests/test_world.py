@@ -8,6 +8,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pybullet as pb
 import pytest
+
 from tianji.sim import CameraIntrinsics, World, WorldConfig, look_at
 
 
