@@ -84,6 +84,14 @@ class SimRobot(Robot):
         self.clamped: Counter[str] = Counter()  # joint (or "base"/"gripper") -> number of clamped values
         self._base_twist = np.zeros(3)
         self._base_cid: int | None = None
+        self._torque_joints: list[int] = []
+        self._torque_values: list[float] = []
+        self._base_moving = False
+        link_ees = [
+            (n, self._link_index[link]) for n, link in desc.end_effectors.items() if self._link_index[link] >= 0
+        ]
+        self._ee_names = [n for n, _ in link_ees]
+        self._ee_indices = [i for _, i in link_ees]
 
         q0 = np.array(
             [
@@ -252,7 +260,7 @@ class SimRobot(Robot):
         tau[torque_mode] = self._torque[torque_mode]  # PyBullet reports 0 for externally applied torques
         base = self.link_pose(self._base_link)
         lin, ang = c.getBaseVelocity(body)
-        ee = {name: self.link_pose(link) for name, link in self.description.end_effectors.items()}
+        ee = self._end_effector_poses()
         gripper = None
         if self._gripper:
             fractions = [
@@ -307,6 +315,19 @@ class SimRobot(Robot):
             pos, quat = state[4], state[5]
         return np.array([*pos, *quat], dtype=np.float32)
 
+    def _end_effector_poses(self) -> dict[str, np.ndarray]:
+        """All end-effector poses with one batched forward-kinematics query."""
+        if not self._ee_indices:
+            return {name: self.link_pose(link) for name, link in self.description.end_effectors.items()}
+        states = self._c.getLinkStates(self.body_id, self._ee_indices, computeForwardKinematics=True)
+        poses = {
+            name: np.array([*s[4], *s[5]], dtype=np.float32) for name, s in zip(self._ee_names, states, strict=True)
+        }
+        for name, link in self.description.end_effectors.items():
+            if name not in poses:  # an end effector on the base link
+                poses[name] = self.link_pose(link)
+        return poses
+
     def camera(self, name: str) -> CameraFrame:
         """Render a robot-mounted camera (see ``spec.sensors``)."""
         try:
@@ -357,14 +378,17 @@ class SimRobot(Robot):
             c.setJointMotorControlArray(
                 body, idx, pb.VELOCITY_CONTROL, targetVelocities=[0.0] * len(idx), forces=[0.0] * len(idx)
             )
+        # what the per-physics-step hook must do, decided once per command rather than every step
+        self._torque_joints = self._pb_index[tq].tolist()
+        self._torque_values = self._torque[tq].tolist()
+        self._base_moving = self._base_cid is not None and bool(np.any(self._base_twist))
 
     def _before_physics_step(self) -> None:
-        tq = (~self._passive) & (self._mode == 2)
-        if tq.any():
+        if self._torque_joints:
             self._c.setJointMotorControlArray(
-                self.body_id, self._pb_index[tq].tolist(), pb.TORQUE_CONTROL, forces=self._torque[tq].tolist()
+                self.body_id, self._torque_joints, pb.TORQUE_CONTROL, forces=self._torque_values
             )
-        if self._base_cid is not None and np.any(self._base_twist):
+        if self._base_moving:
             vx, vy, wz = self._base_twist
             x, y, yaw = self._base_xy_yaw
             dt = self.world.config.timestep

@@ -101,6 +101,7 @@ class World:
         self._physics_hooks: list[Callable[[], None]] = []
         self._recordings: list[_Recording] = []
         self._closed = False
+        self._step_simulation = self.client.stepSimulation  # bound once: BulletClient builds a partial per lookup
         self._com_inverse: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {}
         self.ground_id = self._add_ground() if self.config.ground else -1
 
@@ -131,7 +132,7 @@ class World:
         """One physics step, after the per-step hooks (torque re-application, base motion)."""
         for hook in self._physics_hooks:
             hook()
-        self.client.stepSimulation()
+        self._step_simulation()
         self.time += self.config.timestep
 
     def add_physics_hook(self, hook: Callable[[], None]) -> None:
