@@ -107,6 +107,9 @@ class SimRobot(Robot):
         self._release_passive()
         self._apply()
         if desc.base is BaseType.MOBILE:
+            # the constraint acts on the base's centre-of-mass frame: pin the URDF base frame instead
+            inertial = self._c.getDynamicsInfo(self.body_id, -1)
+            link_in_com = pb.invertTransform(inertial[3], inertial[4])
             self._base_cid = self._c.createConstraint(
                 self.body_id,
                 -1,
@@ -114,8 +117,9 @@ class SimRobot(Robot):
                 -1,
                 pb.JOINT_FIXED,
                 [0, 0, 0],
-                [0, 0, 0],
+                link_in_com[0],
                 base_pos,
+                parentFrameOrientation=link_in_com[1],
                 childFrameOrientation=base_quat,
             )
             self._c.changeConstraint(self._base_cid, maxForce=BASE_MAX_FORCE)
