@@ -20,6 +20,7 @@ from tianji.control.robot import (
     Robot,
     RobotSpec,
 )
+from tianji.control.world_state import ObjectState, PersonState, Place, Posture, WorldState
 
 __all__ = [
     "AssetError",
@@ -28,11 +29,16 @@ __all__ = [
     "Command",
     "ControlMode",
     "InvalidCommandError",
+    "ObjectState",
     "Observation",
+    "PersonState",
+    "Place",
+    "Posture",
     "Robot",
     "RobotClosedError",
     "RobotSpec",
     "TianjiError",
     "UnknownJointError",
     "UnknownNameError",
+    "WorldState",
 ]

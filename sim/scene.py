@@ -24,6 +24,7 @@ import yaml
 from tianji import assets
 from tianji.control.errors import AssetError, UnknownNameError, did_you_mean
 from tianji.control.robot import CameraFrame
+from tianji.control.world_state import Place
 from tianji.sim.camera import CameraIntrinsics, look_at
 from tianji.sim.sim_robot import SimRobot
 from tianji.sim.world import World, WorldConfig
@@ -72,6 +73,7 @@ class Scene:
     cameras: dict[str, SceneCamera]
     room_size: tuple[float, float]
     source: Path
+    places: dict[str, Place] = field(default_factory=dict)
     config: dict[str, Any] = field(repr=False, default_factory=dict)
 
     def camera(self, name: str = "room") -> SceneCamera:
@@ -181,7 +183,22 @@ def _build(config: dict[str, Any], path: Path, world: World, randomize: bool) ->
             float(entry.get("far", 20.0)),
         )
         cameras[name] = SceneCamera(name, look_at(entry["eye"], entry["target"]), intr)
-    return Scene(str(config.get("name", path.stem)), world, objects, robots, cameras, size, path, config)  # type: ignore[arg-type]
+    places = {name: _place(name, entry, objects, path) for name, entry in (config.get("places") or {}).items()}
+    return Scene(str(config.get("name", path.stem)), world, objects, robots, cameras, size, path, places, config)  # type: ignore[arg-type]
+
+
+def _place(name: str, entry: dict[str, Any], objects: dict[str, SceneObject], path: Path) -> Place:
+    pose = np.asarray(entry.get("pose", ()), dtype=float)
+    if pose.shape != (3,):
+        raise AssetError(f"scene {path}: place '{name}' needs 'pose: [x, y, yaw]'")
+    center = None
+    surface = entry.get("surface")
+    if surface is not None:
+        if surface not in objects:
+            raise AssetError(f"scene {path}: place '{name}' names surface '{surface}', which is not a scene object")
+        center = objects[surface].position()
+    height = entry.get("surface_height")
+    return Place(name, pose, None if height is None else float(height), center)
 
 
 def _jitter(world: World, entry: dict[str, Any], randomize: bool) -> tuple[np.ndarray, float]:

@@ -110,3 +110,21 @@ def test_scene_errors_are_explained(tmp_path) -> None:
     bad.write_text("objects:\n  thing: {position: [0, 0, 0]}\n")
     with pytest.raises(AssetError, match="thing"):
         scene.load(bad)
+
+
+def test_ground_truth_world_state(care: Scene) -> None:
+    from tianji.control import Posture
+    from tianji.sim.world_state import from_scene
+
+    state = from_scene(care)
+    assert set(state.objects) == OBJECTS
+    assert np.allclose(state.object("cup").position, care.objects["cup"].position())
+    patient = state.person("patient")
+    assert patient.posture is Posture.LYING_IN_BED
+    assert patient.mouth is not None and patient.head is not None
+    assert patient.mouth[2] > patient.head[2] + 0.05, "lying face up: the mouth is above the head frame"
+    assert {"dining_table", "bedside", "door"} <= set(state.places)
+    assert state.place("dining_table").surface_height == pytest.approx(TABLE_TOP)
+    assert np.allclose(state.robot_pose, [0.6, -0.2, np.pi / 2], atol=0.01)
+    with pytest.raises(UnknownNameError, match="Did you mean 'cup'"):
+        state.object("cupp")
