@@ -98,6 +98,7 @@ def run_scene_demo(
     with scenes.load(scene_name, seed=seed, randomize=randomize, gui=gui) as scene:
         cam = scene.camera("room")
         world = scene.world
+        start_time = world.time  # after the scene settled
         recorder = world.start_recording(folder / "scene.mp4", cam.pose, cam.intrinsics, fps=fps)
         steps = round(seconds * world.control_rate)
         for i in range(steps):
@@ -111,7 +112,7 @@ def run_scene_demo(
             label: float(np.max(np.abs(robot.observe().joint_positions - robot.start_positions)))
             for label, robot in scene.robots.items()
         }
-        sim_seconds = world.time
+        sim_seconds = world.time - start_time
     return DemoResult(
         folder, picture, folder / "scene.mp4", sim_seconds, time.perf_counter() - start, recorder.frames, deviations
     )
