@@ -23,6 +23,8 @@ from tianji.sim.registry import (
 from tianji.sim.sim_robot import SimRobot
 from tianji.sim.world import Contact, World, WorldConfig
 
+from tianji.sim import envs  # noqa: E402, I001  (registers the Gymnasium environments)
+
 __all__ = [
     "CameraIntrinsics",
     "CameraMount",

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import pybullet as pb
 
-from tianji.control.errors import AssetError, RobotClosedError
+from tianji.control.errors import AssetError, InvalidCommandError, RobotClosedError
 from tianji.control.robot import BaseType, CameraFrame, Command, ControlMode, Observation, Robot, RobotSpec
 from tianji.sim.camera import CameraIntrinsics, pose_from_pybullet, render
 from tianji.sim.registry import RobotDescription, get_robot
@@ -81,6 +81,7 @@ class SimRobot(Robot):
             for m in prepared.mimics
             if m.joint in self._joint_set and m.leader in self._joint_set
         ]
+        self.kp, self.kd = desc.kp, desc.kd  # position motor gains; environments may randomize them
         self.clamped: Counter[str] = Counter()  # joint (or "base"/"gripper") -> number of clamped values
         self._base_twist = np.zeros(3)
         self._base_cid: int | None = None
@@ -284,6 +285,45 @@ class SimRobot(Robot):
             cameras=frames,
         )
 
+    def reset(
+        self,
+        positions: np.ndarray | None = None,
+        base_position: Sequence[float] | None = None,
+        base_yaw: float | None = None,
+    ) -> None:
+        """Teleport to joint ``positions`` (default: the start pose) and optionally a new base pose.
+
+        Velocities are zeroed, every joint goes back to position mode holding the new pose,
+        and the base stops. Used by environments at the start of an episode.
+        """
+        self._check_open()
+        q = self.start_positions if positions is None else np.asarray(positions, dtype=float)
+        if q.shape != (self.dof,) or not np.all(np.isfinite(q)):
+            raise InvalidCommandError(f"reset positions must be {self.dof} finite values in spec.joint_names order")
+        q = np.clip(q, self._spec.position_lower, self._spec.position_upper)
+        for i, value in zip(self._pb_index, q, strict=True):
+            self._c.resetJointState(self.body_id, int(i), float(value), 0.0)
+        if base_position is not None or base_yaw is not None:
+            pos, quat = self.world.base_pose(self.body_id)
+            if base_position is not None:
+                pos = np.asarray(base_position, dtype=float)
+            if base_yaw is not None:
+                roll, pitch, _ = pb.getEulerFromQuaternion(quat)
+                quat = pb.getQuaternionFromEuler((roll, pitch, base_yaw))
+            inertial = self._c.getDynamicsInfo(self.body_id, -1)
+            com_pos, com_quat = pb.multiplyTransforms(pos, quat, inertial[3], inertial[4])
+            self._c.resetBasePositionAndOrientation(self.body_id, com_pos, com_quat)
+            self._c.resetBaseVelocity(self.body_id, [0, 0, 0], [0, 0, 0])
+            if self._base_cid is not None:
+                self._base_z = float(pos[2])
+                self._base_xy_yaw = np.array([pos[0], pos[1], pb.getEulerFromQuaternion(quat)[2]])
+                self._c.changeConstraint(self._base_cid, list(pos), quat, maxForce=BASE_MAX_FORCE)
+        self._target = q.copy()
+        self._mode[:] = 0
+        self._torque[:] = 0.0
+        self._base_twist = np.zeros(3)
+        self._apply()
+
     def stop(self) -> None:
         """Hold the current joint positions (position mode) and stop the base."""
         self._check_open()
@@ -332,8 +372,13 @@ class SimRobot(Robot):
                 poses[name] = self.link_pose(link)
         return poses
 
-    def camera(self, name: str) -> CameraFrame:
-        """Render a robot-mounted camera (see ``spec.sensors``)."""
+    @property
+    def position_targets(self) -> np.ndarray:
+        """A copy of the current position targets, in ``spec.joint_names`` order."""
+        return self._target.copy()
+
+    def camera(self, name: str, size: tuple[int, int] | None = None) -> CameraFrame:
+        """Render a robot-mounted camera (see ``spec.sensors``), optionally at another (width, height)."""
         try:
             mount = self.description.cameras[name]
         except KeyError:
@@ -342,7 +387,8 @@ class SimRobot(Robot):
             ) from None
         link = self.link_pose(mount.link).astype(np.float64)
         pos, quat = pb.multiplyTransforms(link[:3], link[3:], mount.xyz, pb.getQuaternionFromEuler(mount.rpy))
-        intr = CameraIntrinsics(mount.width, mount.height, mount.fov_deg, mount.near, mount.far)
+        width, height = size or (mount.width, mount.height)
+        intr = CameraIntrinsics(width, height, mount.fov_deg, mount.near, mount.far)
         return render(self._c, intr, pose_from_pybullet(pos, quat), name=name, timestamp=self.world.time)
 
     def _apply(self) -> None:
@@ -364,8 +410,8 @@ class SimRobot(Robot):
                 targetPositions=self._target[pos].tolist(),
                 targetVelocities=[0.0] * n,
                 forces=eff[pos].tolist(),
-                positionGains=[desc.kp] * n,
-                velocityGains=[desc.kd] * n,
+                positionGains=[self.kp] * n,
+                velocityGains=[self.kd] * n,
             )
         velm = active & (self._mode == 1)
         if velm.any():

@@ -7,6 +7,8 @@ several Worlds in one process never see each other's bodies.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -82,6 +84,12 @@ class World:
     def __init__(self, config: WorldConfig | None = None, **overrides: object) -> None:
         self.config = WorldConfig(**{**(config.__dict__ if config else {}), **overrides})  # type: ignore[arg-type]
         mode = pb.GUI if self.config.gui else pb.DIRECT
+        if self.config.gui and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+            # PyBullet's GUI exits the whole process when it finds no X server: refuse first
+            raise TianjiError(
+                "the PyBullet window (gui / render_mode='human') needs a display, and DISPLAY is not set."
+                " Run headless (the default) or under a desktop / Xvfb."
+            )
         try:
             with quiet_native_output():
                 self.client = BulletClient(connection_mode=mode)

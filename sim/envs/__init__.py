@@ -1,0 +1,29 @@
+"""Gymnasium environments, registered as ``tianji/<Name>-v0``.
+
+Registration happens on ``import tianji.sim``. Gymnasium 1.0 dropped entry-point plugins,
+so without that import use the module prefix, which makes Gymnasium import it:
+``gymnasium.make("tianji.sim:tianji/TiagoReach-v0")``.
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+from tianji.sim.envs.base import DomainRandomization, TianjiEnv
+
+ENVIRONMENTS: dict[str, tuple[str, int]] = {  # id -> (entry point, max episode steps)
+    "tianji/TiagoReach-v0": ("tianji.sim.envs.reach:TiagoReachEnv", 100),
+    "tianji/AllegroReach-v0": ("tianji.sim.envs.reach:AllegroReachEnv", 100),
+}
+
+
+def register_envs() -> None:
+    """Register every Tianji environment with Gymnasium (idempotent)."""
+    for env_id, (entry_point, max_steps) in ENVIRONMENTS.items():
+        if env_id not in registry:
+            register(id=env_id, entry_point=entry_point, max_episode_steps=max_steps)
+
+
+register_envs()
+
+__all__ = ["ENVIRONMENTS", "DomainRandomization", "TianjiEnv", "register_envs"]

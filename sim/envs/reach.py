@@ -1,0 +1,176 @@
+"""Goal-conditioned reaching: TIAGo's gripper to a point, the Allegro's fingertips to four points."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+
+from tianji.sim.envs.base import TianjiEnv
+
+
+class GoalReachEnv(TianjiEnv):
+    """Shared reaching task: end-effector points of one robot to goal points.
+
+    Goals are the end-effector positions of a random reachable joint configuration
+    (sampled within ``goal_joint_fraction`` of each joint's range around the start pose,
+    and kept when every goal satisfies :meth:`_goal_ok`), so every goal can be reached.
+    """
+
+    robot_name: ClassVar[str]
+    joints: ClassVar[tuple[str, ...]]
+    points: ClassVar[tuple[str, ...]]  # end-effector names whose positions are the achieved goal
+    tolerance: ClassVar[float]  # m, per point
+    goal_joint_fraction: ClassVar[float] = 0.6
+    robot_position: ClassVar[tuple[float, float]] = (0.0, 0.0)
+
+    def __init__(self, *, reward_type: str = "dense", **kwargs: Any) -> None:
+        if reward_type not in ("dense", "sparse"):
+            raise ValueError(f"reward_type must be 'dense' or 'sparse', got {reward_type!r}")
+        self.reward_type = reward_type
+        super().__init__(**kwargs)
+        self.goal = np.zeros(3 * len(self.points), dtype=np.float32)
+        self.goal_configuration = np.zeros(len(self.joints))
+
+    # ------------------------------------------------------------- building
+    def _build(self) -> None:
+        self.robot = self.world.add_robot(self.robot_name, position=self.robot_position)
+        self.robots = {self.robot_name: self.robot}
+        self._joint_idx = np.array([self.robot.spec.index(j) for j in self.joints])
+
+    def _actuated_joints(self) -> list[tuple[str, str]]:
+        return [(self.robot_name, j) for j in self.joints]
+
+    def _state_space(self) -> spaces.Space:
+        n, g = len(self.joints), 3 * len(self.points)
+        inf = np.inf
+        return spaces.Dict(
+            {
+                "observation": self._box(-inf, inf, 2 * n + g),
+                "achieved_goal": self._box(-inf, inf, g),
+                "desired_goal": self._box(-inf, inf, g),
+            }
+        )
+
+    # -------------------------------------------------------------- episode
+    def _reset_task(self) -> None:
+        spec = self.robot.spec
+        start = self.robot.start_positions
+        lo, hi = spec.position_lower[self._joint_idx], spec.position_upper[self._joint_idx]
+        lo, hi = np.where(np.isfinite(lo), lo, -np.pi), np.where(np.isfinite(hi), hi, np.pi)
+        for _ in range(100):
+            q = start.copy()
+            span = self.goal_joint_fraction * (hi - lo)
+            q[self._joint_idx] = np.clip(start[self._joint_idx] + self.np_random.uniform(-span / 2, span / 2), lo, hi)
+            self.robot.reset(q)
+            goal = self._points()
+            if self._goal_ok(goal.reshape(-1, 3)):
+                break
+        self.robot.reset()  # back to the start pose; the goal stays
+        self.goal = goal.astype(np.float32)
+        self.goal_configuration = q[self._joint_idx].copy()  # privileged: for oracle controllers and tests
+
+    def _goal_ok(self, points: np.ndarray) -> bool:
+        """Whether sampled goal points are acceptable (override to keep goals in a region)."""
+        return True
+
+    def _points(self) -> np.ndarray:
+        poses = self.robot.observe().ee_poses
+        return np.concatenate([poses[p][:3] for p in self.points]).astype(np.float32)
+
+    def _observe_state(self) -> dict[str, np.ndarray]:
+        obs = self.robot.observe()
+        achieved = np.concatenate([obs.ee_poses[p][:3] for p in self.points]).astype(np.float32)
+        state = np.concatenate([obs.joint_positions[self._joint_idx], obs.joint_velocities[self._joint_idx], achieved])
+        return {"observation": state.astype(np.float32), "achieved_goal": achieved, "desired_goal": self.goal.copy()}
+
+    def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
+        """Vectorized reward (works on one goal or a batch), as SB3's HER needs."""
+        distances = self._distances(achieved_goal, desired_goal)
+        if self.reward_type == "sparse":
+            return -(distances > self.tolerance).any(axis=-1).astype(np.float32)
+        return -distances.sum(axis=-1).astype(np.float32)
+
+    def _distances(self, achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
+        a = np.asarray(achieved, dtype=np.float64)
+        d = np.asarray(desired, dtype=np.float64)
+        shape = (*a.shape[:-1], len(self.points), 3)
+        return np.linalg.norm(a.reshape(shape) - d.reshape(shape), axis=-1)
+
+    def _evaluate(self) -> tuple[float, bool, dict[str, Any]]:
+        achieved = self._points()
+        distances = self._distances(achieved, self.goal)
+        success = bool((distances <= self.tolerance).all())
+        reward = float(self.compute_reward(achieved, self.goal, None))
+        return reward, False, {"is_success": success, "distance": float(distances.max())}
+
+
+class TiagoReachEnv(GoalReachEnv):
+    """TIAGo moves its gripper to a goal point (``tianji/TiagoReach-v0``).
+
+    The base stays where it is; the torso and the seven arm joints move.
+
+    ===================  ==========================================================================
+    Action               Box(-1, 1, (8,)): change of the position target of torso_lift_joint (m)
+                         and arm_1..arm_7_joint (rad), 0.05 per control step at |a| = 1.
+    Observation          Dict; ``observation`` (19,): joint positions (8, m/rad), joint velocities
+                         (8, m/s rad/s), gripper position (3, m, world frame);
+                         ``achieved_goal`` (3,): gripper position; ``desired_goal`` (3,): goal (m).
+                         With ``obs_mode="rgb"``/``"rgbd"`` also ``rgb`` (84x84x3 uint8) and ``depth``
+                         (84x84x1 float32, m) from the head camera.
+    Reward               dense: -distance (m); sparse: -1 until within 2 cm, then 0.
+    Starting state       home pose (arm tucked, torso 0.15 m) at the origin facing +x; the goal is
+                         the gripper position of a random reachable configuration (+-30% of each
+                         joint range around home), kept 0.35 m above the floor.
+    Termination          none; truncation after 100 steps (2 s at 50 Hz).
+    Success              gripper within 2 cm of the goal (``info["is_success"]``).
+    Info                 is_success, distance (m).
+    Arguments            reward_type ("dense"|"sparse"), obs_mode ("state"|"rgb"|"rgbd"),
+                         image_size (84), render_mode ("rgb_array"|"human"), randomization
+                         (:class:`DomainRandomization` or dict).
+    ===================  ==========================================================================
+    """
+
+    robot_name = "tiago"
+    joints = ("torso_lift_joint", *(f"arm_{i}_joint" for i in range(1, 8)))
+    points = ("gripper",)
+    tolerance = 0.02
+    camera_robot = "tiago"
+
+    def _goal_ok(self, points: np.ndarray) -> bool:
+        return bool(points[0, 2] > 0.35)
+
+    def render_camera(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([1.6, -1.4, 1.5]), np.array([0.2, -0.2, 0.7])
+
+
+class AllegroReachEnv(GoalReachEnv):
+    """The Allegro hand moves its four fingertips to goal points (``tianji/AllegroReach-v0``).
+
+    ===================  ==========================================================================
+    Action               Box(-1, 1, (16,)): change of the position target of joint_0.0..joint_15.0
+                         (rad), 0.05 per control step at |a| = 1.
+    Observation          Dict; ``observation`` (44,): joint positions (16, rad), joint velocities
+                         (16, rad/s), fingertip positions (12, m: index, middle, ring, thumb);
+                         ``achieved_goal`` (12,): fingertips; ``desired_goal`` (12,): goals (m).
+                         With ``obs_mode="rgb"``/``"rgbd"`` also ``rgb``/``depth`` from a fixed
+                         camera looking at the hand.
+    Reward               dense: -sum of the four tip distances (m); sparse: -1 until every tip is
+                         within 1 cm, then 0.
+    Starting state       open hand (home pose) on a fixed wrist 0.5 m above the floor; goals are the
+                         tip positions of a random configuration (+-30% of each joint range).
+    Termination          none; truncation after 100 steps (2 s at 50 Hz).
+    Success              all four tips within 1 cm (``info["is_success"]``).
+    Info                 is_success, distance (m, the worst tip).
+    Arguments            as :class:`TiagoReachEnv`.
+    ===================  ==========================================================================
+    """
+
+    robot_name = "allegro"
+    joints = tuple(f"joint_{i}.0" for i in range(16))
+    points = ("index_tip", "middle_tip", "ring_tip", "thumb_tip")
+    tolerance = 0.01
+
+    def render_camera(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([0.35, -0.3, 0.75]), np.array([0.0, 0.0, 0.55])
