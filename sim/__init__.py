@@ -11,6 +11,7 @@ from tianji.sim.native import quiet_native_output
 with quiet_native_output():  # pybullet prints its build date on import
     import pybullet  # noqa: F401
 
+from tianji.sim import envs  # registers the Gymnasium environments
 from tianji.sim.camera import CameraIntrinsics, look_at
 from tianji.sim.registry import (
     CameraMount,
@@ -23,8 +24,6 @@ from tianji.sim.registry import (
 from tianji.sim.sim_robot import SimRobot
 from tianji.sim.world import Contact, World, WorldConfig
 
-from tianji.sim import envs  # noqa: E402, I001  (registers the Gymnasium environments)
-
 __all__ = [
     "CameraIntrinsics",
     "CameraMount",
@@ -33,6 +32,7 @@ __all__ = [
     "SimRobot",
     "World",
     "WorldConfig",
+    "envs",
     "get_robot",
     "load_robot_file",
     "look_at",

@@ -399,7 +399,7 @@ class SimRobot(Robot):
             self._mode[follower] = self._mode[leader]
             self._target[follower] = np.clip(mult * self._target[leader] + offset, lower[follower], upper[follower])
         active = ~self._passive
-        c, body, desc = self._c, self.body_id, self.description
+        c, body = self._c, self.body_id
         pos = active & (self._mode == 0)
         if pos.any():
             n = int(pos.sum())

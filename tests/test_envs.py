@@ -85,7 +85,7 @@ def test_oracle_reaches_the_goal_and_reward_is_her_compatible(env_id: str) -> No
         robot = base.robot
         current = robot.position_targets[base._joint_idx]
         action = np.clip((base.goal_configuration - current) / base.max_joint_delta, -1, 1).astype(np.float32)
-        obs, reward, terminated, truncated, info = env.step(action)
+        obs, reward, _, _, info = env.step(action)
         if info["is_success"]:
             break
     assert info["is_success"], f"oracle ended {info['distance']:.4f} m from the goal"
@@ -95,9 +95,9 @@ def test_oracle_reaches_the_goal_and_reward_is_her_compatible(env_id: str) -> No
     far = obs["desired_goal"] + 0.5
     assert base.compute_reward(obs["achieved_goal"], far, {}) == -1.0
     dense = gym.make(env_id, reward_type="dense").unwrapped
-    assert dense.compute_reward(
-        np.zeros(obs["achieved_goal"].shape), np.full(obs["achieved_goal"].shape, 0.03), {}
-    ) == (pytest.approx(-np.sqrt(3 * 0.03**2) * (obs["achieved_goal"].size // 3), rel=1e-5))
+    shape = obs["achieved_goal"].shape
+    expected = -np.sqrt(3 * 0.03**2) * (shape[0] // 3)  # every point 3 cm off along each axis
+    assert dense.compute_reward(np.zeros(shape), np.full(shape, 0.03), {}) == pytest.approx(expected, rel=1e-5)
     env.close()
     dense.close()
 
@@ -122,6 +122,6 @@ def test_sb3_vectorized_with_two_workers() -> None:
     venv = make_vec_env("tianji.sim:tianji/AllegroReach-v0", n_envs=2, seed=0, vec_env_cls=SubprocVecEnv)
     obs = venv.reset()
     assert obs["observation"].shape == (2, 44)
-    obs, rewards, dones, infos = venv.step(np.zeros((2, 16), dtype=np.float32))
+    obs, rewards, _, infos = venv.step(np.zeros((2, 16), dtype=np.float32))
     assert rewards.shape == (2,) and "is_success" in infos[0]
     venv.close()
