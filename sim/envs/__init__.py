@@ -14,6 +14,7 @@ from tianji.sim.envs.base import DomainRandomization, TianjiEnv
 ENVIRONMENTS: dict[str, tuple[str, int]] = {  # id -> (entry point, max episode steps)
     "tianji/TiagoReach-v0": ("tianji.sim.envs.reach:TiagoReachEnv", 100),
     "tianji/AllegroReach-v0": ("tianji.sim.envs.reach:AllegroReachEnv", 100),
+    "tianji/AllegroReorient-v0": ("tianji.sim.envs.allegro:AllegroReorientEnv", 200),
 }
 
 
