@@ -55,7 +55,7 @@ def test_cube_rests_on_the_open_hand_and_goal_modes() -> None:
     obs, _ = env.reset(seed=0)
     assert np.linalg.norm(obs["desired_goal"]) == pytest.approx(1.0, abs=1e-5)
     for _ in range(50):
-        obs, reward, terminated, _, info = env.step(np.zeros(16, dtype=np.float32))
+        obs, _, terminated, _, info = env.step(np.zeros(16, dtype=np.float32))
     assert not terminated and not info["dropped"]
     assert obs["observation"][34] > env.unwrapped.palm_height()  # cube z above the palm
     env.close()
