@@ -61,3 +61,57 @@ def test_cube_rests_on_the_open_hand_and_goal_modes() -> None:
     env.close()
     with pytest.raises(ValueError, match="goal_mode"):
         gym.make("tianji/AllegroReorient-v0", goal_mode="roll")
+
+
+POWER_GRASP = np.array([0.0, 1.3, 1.3, 1.3, 0.0, 1.3, 1.3, 1.3, 0.0, 1.3, 1.3, 1.3, 1.396, 0.7, 1.0, 1.0])
+
+
+def scripted_grasp(env: gym.Env, seed: int, shape: str) -> dict:
+    """Lower the wrist over the object, close a power grasp, lift 18 cm and hold."""
+    from tianji.sim.envs.allegro import TABLE_TOP
+
+    base = env.unwrapped
+    env.reset(seed=seed, options={"shape": shape})
+    info: dict = {}
+    for k in range(250):
+        action = np.zeros(17)
+        close = np.clip((POWER_GRASP - base.robot.position_targets) / base.max_joint_delta, -1, 1)
+        if k < 40 and base.wrist_height > TABLE_TOP + 0.10 + 1e-6:
+            action[16] = max(-1.0, (TABLE_TOP + 0.10 - base.wrist_height) / 0.008)
+        elif k < 75:
+            action[:16] = close
+        else:
+            action[:16] = close
+            action[16] = 0.5 if base.wrist_height < TABLE_TOP + 0.28 else 0.0
+        _, _, terminated, _, info = env.step(action.astype(np.float32))
+        if terminated:
+            break
+    return info
+
+
+@pytest.mark.parametrize(("shape", "seed"), [("cube", 0), ("cylinder", 1), ("sphere", 1)])
+def test_scripted_power_grasp_lifts_each_shape(shape: str, seed: int) -> None:
+    env = gym.make("tianji/AllegroGrasp-v0")
+    info = scripted_grasp(env, seed, shape)
+    assert info["shape"] == shape
+    assert info["is_success"], f"lift {info['lift']:.3f} m, held {info['held_steps']} steps"
+    assert info["lift"] >= 0.10 and info["held_steps"] >= 50
+    env.close()
+
+
+def test_grasp_reward_terms_and_bad_shape() -> None:
+    env = gym.make("tianji/AllegroGrasp-v0")
+    env.reset(seed=0, options={"shape": "cube"})
+    base = env.unwrapped
+    reward, terminated, info = base._evaluate()
+    tips = base.robot.observe().ee_poses
+    pos = base._object()[0]
+    reach = np.mean([np.linalg.norm(p[:3] - pos) for p in tips.values()])
+    assert reward == pytest.approx(-reach, abs=1e-5) and not terminated and info["lift"] == pytest.approx(0, abs=1e-3)
+    base.world.client.resetBasePositionAndOrientation(base.object_id, (pos + [0, 0, 0.2]).tolist(), [0, 0, 0, 1])
+    reward, _, info = base._evaluate()  # lifted 20 cm: lift term saturates at 2.0, held bonus 0.05
+    reach = np.mean([np.linalg.norm(p[:3] - (pos + [0, 0, 0.2])) for p in tips.values()])
+    assert reward == pytest.approx(-reach + 2.0 + 0.05, abs=1e-4) and info["held_steps"] == 1
+    with pytest.raises(ValueError, match="shape"):
+        env.reset(seed=0, options={"shape": "torus"})
+    env.close()

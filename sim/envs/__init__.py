@@ -15,6 +15,7 @@ ENVIRONMENTS: dict[str, tuple[str, int]] = {  # id -> (entry point, max episode 
     "tianji/TiagoReach-v0": ("tianji.sim.envs.reach:TiagoReachEnv", 100),
     "tianji/AllegroReach-v0": ("tianji.sim.envs.reach:AllegroReachEnv", 100),
     "tianji/AllegroReorient-v0": ("tianji.sim.envs.allegro:AllegroReorientEnv", 200),
+    "tianji/AllegroGrasp-v0": ("tianji.sim.envs.allegro:AllegroGraspEnv", 250),
 }
 
 

@@ -1,4 +1,4 @@
-"""In-hand manipulation with the Allegro hand: reorient a cube held on the upturned palm."""
+"""Allegro hand tasks: reorient a cube on the upturned palm; grasp and lift an object from a table."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pybullet as pb
 from gymnasium import spaces
 
+from tianji.control.robot import BaseType
 from tianji.sim.envs.base import TianjiEnv
 from tianji.sim.registry import get_robot
 from tianji.sim.sim_robot import SimRobot
@@ -145,3 +146,178 @@ class AllegroReorientEnv(TianjiEnv):
 
     def render_camera(self) -> tuple[np.ndarray, np.ndarray]:
         return np.array([0.25, -0.3, 0.8]), np.array([-0.05, 0.0, 0.52])
+
+
+TABLE_TOP = 0.40  # m
+GRASP_CENTER = np.array([0.03, 0.0])  # (x, y) under the palm, where the object is placed
+WRIST_START = TABLE_TOP + 0.21  # m, wrist height at the start of an episode
+WRIST_RANGE = (TABLE_TOP + 0.08, TABLE_TOP + 0.45)  # m
+WRIST_STEP = 0.008  # m per control step at |a| = 1 (0.4 m/s at 50 Hz)
+PALM_DOWN_RPY = (0.0, math.pi / 2, 0.0)
+SHAPES = ("cube", "cylinder", "sphere")
+
+
+class AllegroGraspEnv(TianjiEnv):
+    """Grasp an object from a table and lift it 10 cm (``tianji/AllegroGrasp-v0``).
+
+    The hand hangs palm down from a wrist on a vertical slide (its only arm motion) above a
+    0.4 m table; the object is a cube (5 cm), a cylinder (5 cm x 6 cm) or a sphere (5.6 cm),
+    chosen at random each episode.
+
+    ===================  ==========================================================================
+    Action               Box(-1, 1, (17,)): change of the position target of joint_0.0..joint_15.0
+                         (rad, 0.05 per step at |a| = 1), then the wrist's vertical speed
+                         (0.4 m/s at |a| = 1; wrist height kept within 0.48..0.85 m).
+    Observation          Box (49,): joint positions (16, rad), joint velocities (16, rad/s), wrist
+                         height above the table (1, m), object position relative to the grasp point
+                         under the palm (3, m), object orientation (4, quaternion x y z w), object
+                         linear velocity (3, m/s), object lift above its start (1, m), fingertip
+                         mean distance to the object (1, m), shape one-hot (3: cube, cylinder,
+                         sphere), 1 if the object has been held up for any step (1).
+                         ``obs_mode="rgb"/"rgbd"``: Dict with ``state`` and ``rgb``/``depth`` from a
+                         fixed camera.
+    Reward               -1.0 x mean fingertip distance to the object (m) + 2.0 x lift (m, clipped to
+                         0.10) / 0.10 + 0.05 per step held at the target height + 5.0 on success.
+    Starting state       fingers open, wrist 0.21 m above the table; the object at rest under the
+                         palm within +-1.5 cm and a random yaw, mass U(0.05, 0.12) kg.
+    Termination          success, or the object falls off the table.
+    Truncation           after 250 steps (5 s at 50 Hz).
+    Success              the object at least 10 cm above its start for 1 s (50 control steps).
+    Info                 is_success, lift (m), held_steps, shape.
+    Arguments            obs_mode, image_size, render_mode, randomization; ``reset(options={"shape":
+                         "cube"|"cylinder"|"sphere"})`` fixes the object.
+    ===================  ==========================================================================
+    """
+
+    lift_target: ClassVar[float] = 0.10  # m
+    hold_steps: ClassVar[int] = 50  # 1 s at 50 Hz
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.shape_index = 0
+        self.start_height = 0.0
+        self.held = 0
+        self.wrist_height = WRIST_START
+        super().__init__(**kwargs)
+
+    # ------------------------------------------------------------- building
+    def _build(self) -> None:
+        c = self.world.client
+        desc = dataclasses.replace(
+            get_robot("allegro"), base=BaseType.FLOATING, spawn_height=WRIST_START, spawn_rpy=PALM_DOWN_RPY
+        )
+        self.robot = SimRobot(self.world, desc)
+        self.robots = {"allegro": self.robot}
+        self._wrist_quat = pb.getQuaternionFromEuler(PALM_DOWN_RPY)
+        self._wrist = c.createConstraint(
+            self.robot.body_id, -1, -1, -1, pb.JOINT_FIXED, [0, 0, 0], [0, 0, 0], [0, 0, WRIST_START],
+            childFrameOrientation=self._wrist_quat,
+        )  # fmt: skip
+        c.changeConstraint(self._wrist, maxForce=500.0)
+        half = [0.35, 0.35, TABLE_TOP / 2]
+        table_shape = c.createCollisionShape(pb.GEOM_BOX, halfExtents=half)
+        table_visual = c.createVisualShape(pb.GEOM_BOX, halfExtents=half, rgbaColor=[0.60, 0.48, 0.36, 1.0])
+        self.table = c.createMultiBody(0, table_shape, table_visual, [0.05, 0.0, TABLE_TOP / 2])
+        shapes = [
+            (pb.GEOM_BOX, {"halfExtents": [0.025] * 3}),
+            (pb.GEOM_CYLINDER, {"radius": 0.025, "height": 0.06}),
+            (pb.GEOM_SPHERE, {"radius": 0.028}),
+        ]
+        colours = [[0.15, 0.55, 0.95, 1], [0.95, 0.35, 0.15, 1], [0.25, 0.80, 0.30, 1]]
+        self.objects = []
+        for i, ((geom, size), rgba) in enumerate(zip(shapes, colours, strict=True)):
+            col = c.createCollisionShape(geom, **size)
+            vis_size = {"length": size["height"], "radius": size["radius"]} if geom == pb.GEOM_CYLINDER else size
+            vis = c.createVisualShape(geom, rgbaColor=rgba, **vis_size)
+            body = c.createMultiBody(0.08, col, vis, self._parking(i).tolist())
+            c.changeDynamics(body, -1, lateralFriction=1.2, rollingFriction=0.001, spinningFriction=0.001)
+            self.objects.append(body)
+        for link in range(-1, c.getNumJoints(self.robot.body_id)):
+            c.changeDynamics(self.robot.body_id, link, lateralFriction=1.2)
+        self.task_bodies = [*self.objects, self.table]
+
+    @staticmethod
+    def _parking(i: int) -> np.ndarray:
+        return np.array([3.0 + i, 3.0, 0.05])
+
+    def _actuated_joints(self) -> list[tuple[str, str]]:
+        return [("allegro", j) for j in self.robot.spec.joint_names] + [("wrist", "wrist_lift")]
+
+    def _state_space(self) -> spaces.Space:
+        return self._box(-np.inf, np.inf, 49)
+
+    # -------------------------------------------------------------- episode
+    def _reset_task(self) -> None:
+        c, rng = self.world.client, self.np_random
+        self.wrist_height = WRIST_START
+        c.changeConstraint(self._wrist, [0, 0, WRIST_START], self._wrist_quat, maxForce=500.0)
+        self.shape_index = int(rng.integers(len(SHAPES)))
+        if "shape" in self.reset_options:
+            if self.reset_options["shape"] not in SHAPES:
+                raise ValueError(f"options['shape'] must be one of {SHAPES}, got {self.reset_options['shape']!r}")
+            self.shape_index = SHAPES.index(self.reset_options["shape"])
+        for i, body in enumerate(self.objects):
+            c.resetBasePositionAndOrientation(body, self._parking(i).tolist(), [0, 0, 0, 1])
+        body = self.objects[self.shape_index]
+        half_height = {0: 0.025, 1: 0.03, 2: 0.028}[self.shape_index]
+        xy = GRASP_CENTER + rng.uniform(-0.015, 0.015, 2)
+        yaw = float(rng.uniform(-math.pi, math.pi))
+        c.resetBasePositionAndOrientation(body, [*xy, TABLE_TOP + half_height], pb.getQuaternionFromEuler((0, 0, yaw)))
+        c.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0])
+        c.changeDynamics(body, -1, mass=float(rng.uniform(0.05, 0.12)))
+        self.start_height = TABLE_TOP + half_height
+        self.held = 0
+
+    @property
+    def object_id(self) -> int:
+        """Body id of this episode's object."""
+        return self.objects[self.shape_index]
+
+    def _map_action(self, action: np.ndarray) -> None:
+        super()._map_action(action[:-1])
+        self.wrist_height = float(np.clip(self.wrist_height + action[-1] * WRIST_STEP, *WRIST_RANGE))
+        self.world.client.changeConstraint(self._wrist, [0, 0, self.wrist_height], self._wrist_quat, maxForce=500.0)
+
+    def _grasp_point(self) -> np.ndarray:
+        return np.array([*GRASP_CENTER, self.wrist_height - 0.09])
+
+    def _object(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos, quat = self.world.client.getBasePositionAndOrientation(self.object_id)
+        lin, _ = self.world.client.getBaseVelocity(self.object_id)
+        return np.array(pos), np.array(quat), np.array(lin)
+
+    def _tip_distance(self, obs_tips: dict[str, np.ndarray], pos: np.ndarray) -> float:
+        return float(np.mean([np.linalg.norm(p[:3] - pos) for p in obs_tips.values()]))
+
+    def _observe_state(self) -> np.ndarray:
+        obs = self.robot.observe()
+        pos, quat, lin = self._object()
+        lift = pos[2] - self.start_height
+        shape = np.eye(len(SHAPES))[self.shape_index]
+        return np.concatenate(
+            [
+                obs.joint_positions,
+                obs.joint_velocities,
+                [self.wrist_height - TABLE_TOP],
+                pos - self._grasp_point(),
+                quat,
+                lin,
+                [lift, self._tip_distance(obs.ee_poses, pos)],
+                shape,
+                [float(self.held > 0)],
+            ]
+        ).astype(np.float32)
+
+    def _evaluate(self) -> tuple[float, bool, dict[str, Any]]:
+        pos, _, _ = self._object()
+        lift = float(pos[2] - self.start_height)
+        self.held = self.held + 1 if lift >= self.lift_target else 0
+        success = self.held >= self.hold_steps
+        fell = bool(pos[2] < TABLE_TOP - 0.05)
+        reach = self._tip_distance(self.robot.observe().ee_poses, pos)
+        reward = -1.0 * reach + 2.0 * min(max(lift, 0.0), self.lift_target) / self.lift_target
+        reward += 0.05 * (self.held > 0) + 5.0 * success
+        info = {"is_success": success, "lift": lift, "held_steps": self.held, "shape": SHAPES[self.shape_index]}
+        return float(reward), success or fell, info
+
+    def render_camera(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([0.45, -0.45, 0.75]), np.array([0.05, 0.0, 0.48])

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+import pybullet as pb
 from gymnasium import spaces
 
 from tianji.control.errors import InvalidCommandError
@@ -98,6 +99,9 @@ class TianjiEnv(gym.Env):
         self.robots: dict[str, SimRobot] = {}
         self.task_bodies: list[int] = []  # bodies whose masses / friction get randomized
         self._build()
+        # restoreState does not restore Bullet's sleeping state: keep every body awake so resets replay exactly
+        for body, _ in self.world.bodies():
+            self.world.client.changeDynamics(body, -1, activationState=pb.ACTIVATION_STATE_DISABLE_SLEEPING)
         self.actuated = self._actuated_joints()
         self.action_space = spaces.Box(-1.0, 1.0, shape=(len(self.actuated),), dtype=np.float32)
         self.observation_space = self._observation_space()
@@ -151,6 +155,7 @@ class TianjiEnv(gym.Env):
     # ------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
+        self._clear_contact_caches()
         self.world.restore_state(self._snapshot)
         for robot in self.robots.values():
             robot.reset()
@@ -158,6 +163,7 @@ class TianjiEnv(gym.Env):
         self._latency = int(self.np_random.integers(0, self.randomization.action_latency + 1))
         self._pending = []
         self.steps = 0
+        self.reset_options = dict(options or {})  # task-specific choices, e.g. {"shape": "cube"}
         self._reset_task()
         obs = self._observation()
         info = {"is_success": False}
@@ -238,6 +244,18 @@ class TianjiEnv(gym.Env):
         if self.obs_mode == "rgbd":
             out["depth"] = frame.depth[:, :, None].astype(np.float32)
         return out
+
+    def _clear_contact_caches(self) -> None:
+        """Drop Bullet's cached contacts (warm-start impulses), which restoreState keeps.
+
+        Moving every dynamic body far apart and running collision detection releases their
+        contact manifolds, so each episode starts as if the world were new and replays exactly.
+        """
+        c = self.world.client
+        for i, (body, _) in enumerate(self.world.bodies()):
+            if c.getDynamicsInfo(body, -1)[0] > 0 or c.getNumJoints(body) > 0:
+                c.resetBasePositionAndOrientation(body, [1000.0 + 50.0 * i, 1000.0, 1000.0], [0, 0, 0, 1])
+        c.performCollisionDetection()
 
     def _read_dynamics(self) -> dict[tuple[int, int], tuple[float, float]]:
         c = self.world.client
