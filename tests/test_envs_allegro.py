@@ -108,9 +108,10 @@ def test_grasp_reward_terms_and_bad_shape() -> None:
     pos = base._object()[0]
     reach = np.mean([np.linalg.norm(p[:3] - pos) for p in tips.values()])
     assert reward == pytest.approx(-reach, abs=1e-5) and not terminated and info["lift"] == pytest.approx(0, abs=1e-3)
-    base.world.client.resetBasePositionAndOrientation(base.object_id, (pos + [0, 0, 0.2]).tolist(), [0, 0, 0, 1])
+    lifted = pos + np.array([0.0, 0.0, 0.2])
+    base.world.client.resetBasePositionAndOrientation(base.object_id, lifted.tolist(), [0, 0, 0, 1])
     reward, _, info = base._evaluate()  # lifted 20 cm: lift term saturates at 2.0, held bonus 0.05
-    reach = np.mean([np.linalg.norm(p[:3] - (pos + [0, 0, 0.2])) for p in tips.values()])
+    reach = np.mean([np.linalg.norm(p[:3] - lifted) for p in tips.values()])
     assert reward == pytest.approx(-reach + 2.0 + 0.05, abs=1e-4) and info["held_steps"] == 1
     with pytest.raises(ValueError, match="shape"):
         env.reset(seed=0, options={"shape": "torus"})
