@@ -127,3 +127,12 @@ def test_sb3_vectorized_with_two_workers() -> None:
     obs, rewards, _, infos = venv.step(np.zeros((2, 16), dtype=np.float32))
     assert rewards.shape == (2,) and "is_success" in infos[0]
     venv.close()
+
+
+def test_gymnasium_async_vector_env() -> None:
+    envs = gym.make_vec("tianji.sim:tianji/TiagoReach-v0", num_envs=2, vectorization_mode="async")
+    obs, info = envs.reset(seed=[1, 2])
+    assert obs["desired_goal"].shape == (2, 3) and not np.allclose(obs["desired_goal"][0], obs["desired_goal"][1])
+    _, rewards, _, _, info = envs.step(np.zeros((2, 8), dtype=np.float32))
+    assert rewards.shape == (2,) and info["is_success"].shape == (2,)
+    envs.close()
