@@ -77,7 +77,7 @@ def show(
     """Render a picture of a robot or a scene."""
     from tianji.sim.showcase import show as render_show
 
-    with _friendly_errors():
+    with friendly_errors():
         path = render_show(target, out, width=width, height=height, preset=preset, camera=camera)
     console.print(f"wrote [bold]{path}[/bold]")
 
@@ -98,7 +98,7 @@ def demo(
 
     console.print(f"[bold]Tianji demo[/bold]: scene [cyan]{scene}[/cyan], {seconds:g} s simulated, seed {seed}")
     with (
-        _friendly_errors(),
+        friendly_errors(),
         Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -131,7 +131,7 @@ def demo(
 
 
 @contextmanager
-def _friendly_errors() -> Iterator[None]:
+def friendly_errors() -> Iterator[None]:
     """Turn Tianji's errors into one plain-language line and exit code 2, without a traceback."""
     from tianji.control.errors import TianjiError
 
@@ -140,6 +140,19 @@ def _friendly_errors() -> Iterator[None]:
     except (TianjiError, FileNotFoundError, ValueError) as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc}")
         raise typer.Exit(code=2) from None
+
+
+def _register_commands() -> None:
+    """Commands that live in their own modules, registered on the one app."""
+    from tianji import cli_policies
+
+    app.command(name="train")(cli_policies.train)
+    app.command(name="eval")(cli_policies.eval_policy)
+    app.command(name="record")(cli_policies.record)
+    app.command(name="plot")(cli_policies.plot)
+
+
+_register_commands()
 
 
 def main() -> None:

@@ -209,9 +209,16 @@ class AllegroGraspEnv(TianjiEnv):
         self.robots = {"allegro": self.robot}
         self._wrist_quat = pb.getQuaternionFromEuler(PALM_DOWN_RPY)
         self._wrist = c.createConstraint(
-            self.robot.body_id, -1, -1, -1, pb.JOINT_FIXED, [0, 0, 0], [0, 0, 0], [0, 0, WRIST_START],
+            self.robot.body_id,
+            -1,
+            -1,
+            -1,
+            pb.JOINT_FIXED,
+            [0, 0, 0],
+            [0, 0, 0],
+            [0, 0, WRIST_START],
             childFrameOrientation=self._wrist_quat,
-        )  # fmt: skip
+        )
         c.changeConstraint(self._wrist, maxForce=500.0)
         half = [0.35, 0.35, TABLE_TOP / 2]
         table_shape = c.createCollisionShape(pb.GEOM_BOX, halfExtents=half)

@@ -1,0 +1,146 @@
+"""Load a trained policy (a run folder or a model file), evaluate it on seeded episodes, record a video."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecNormalize
+
+from tianji.policies.config import ConfigError, TrainConfig
+from tianji.policies.train import VECNORMALIZE_FILE, algorithm_class, env_id, load_run_config, make_env
+from tianji.sim.video import VideoRecorder
+
+
+@dataclass
+class Policy:
+    """A trained model with the configuration and observation normalization it was trained with."""
+
+    model: BaseAlgorithm
+    config: TrainConfig
+    normalizer: VecNormalize | None
+    path: Path
+
+    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """Action for one (unbatched) observation."""
+        if self.normalizer is not None:
+            obs = self.normalizer.normalize_obs(obs)
+        action, _ = self.model.predict(obs, deterministic=deterministic)
+        return action
+
+    def make_env(self, **kwargs: Any) -> gym.Env:
+        """A single environment as the policy was trained on."""
+        return gym.make(env_id(self.config.env), **{**self.config.env_kwargs, **kwargs})
+
+
+def load_policy(run_or_model: str | Path) -> Policy:
+    """A run folder (uses ``best_model.zip``, else ``model.zip``) or a ``.zip`` next to its ``config.yaml``."""
+    path = Path(run_or_model)
+    if path.is_dir():
+        folder = path
+        model_file = next((folder / n for n in ("best_model.zip", "model.zip") if (folder / n).is_file()), None)
+        if model_file is None:
+            raise ConfigError(f"{folder} holds no best_model.zip or model.zip; is it a training run or a zoo entry?")
+    elif path.suffix == ".zip" and path.is_file():
+        folder, model_file = path.parent, path
+    else:
+        raise ConfigError(f"{path} is neither a run folder nor a model .zip file")
+    config = load_run_config(folder)
+    # a hindsight-replay model cannot be loaded without an environment to rebuild its buffer around
+    env = make_env(config, 1, config.seed) if config.her is not None else None
+    model = algorithm_class(config.algo).load(model_file, env=env, device="cpu")
+    normalizer = None
+    stats = folder / VECNORMALIZE_FILE
+    if stats.is_file():
+        with stats.open("rb") as handle:
+            normalizer = pickle.load(handle)
+        normalizer.training = False
+    return Policy(model, config, normalizer, model_file)
+
+
+@dataclass
+class EvalResult:
+    """Return and success over seeded episodes."""
+
+    env: str
+    algo: str
+    model: str
+    episodes: int
+    seed: int
+    mean_return: float
+    std_return: float
+    success_rate: float
+    mean_length: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, for JSON."""
+        return asdict(self)
+
+
+def evaluate(
+    run_or_model: str | Path, episodes: int = 20, seed: int = 100_000, deterministic: bool = True
+) -> EvalResult:
+    """Run ``episodes`` episodes with seeds ``seed``, ``seed + 1``, ... and summarize them."""
+    if episodes < 1:
+        raise ConfigError(f"episodes must be at least 1, got {episodes}")
+    policy = load_policy(run_or_model)
+    env = policy.make_env()
+    returns, lengths, successes = [], [], []
+    try:
+        for i in range(episodes):
+            obs, info = env.reset(seed=seed + i)
+            total, steps, done = 0.0, 0, False
+            while not done:
+                obs, reward, terminated, truncated, info = env.step(policy.act(obs, deterministic))
+                total += float(reward)
+                steps += 1
+                done = terminated or truncated
+            returns.append(total)
+            lengths.append(steps)
+            successes.append(bool(info.get("is_success", False)))
+    finally:
+        env.close()
+    return EvalResult(
+        env=env_id(policy.config.env),
+        algo=policy.config.algo,
+        model=str(policy.path),
+        episodes=episodes,
+        seed=seed,
+        mean_return=float(np.mean(returns)),
+        std_return=float(np.std(returns)),
+        success_rate=float(np.mean(successes)),
+        mean_length=float(np.mean(lengths)),
+    )
+
+
+def save_eval(result: EvalResult, file: Path) -> Path:
+    """Write an evaluation as JSON."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps(result.to_dict(), indent=2))
+    return file
+
+
+def record(run_or_model: str | Path, out: Path, episodes: int = 1, seed: int = 100_000) -> tuple[Path, int]:
+    """Write an mp4 of the policy acting for ``episodes`` episodes; returns (file, frames)."""
+    policy = load_policy(run_or_model)
+    env = policy.make_env(render_mode="rgb_array")
+    recorder = VideoRecorder(out, fps=env.metadata.get("render_fps", 30))
+    try:
+        for i in range(episodes):
+            obs, _ = env.reset(seed=seed + i)
+            recorder.add(env.render())
+            done = False
+            while not done:
+                obs, _, terminated, truncated, _ = env.step(policy.act(obs))
+                recorder.add(env.render())
+                done = terminated or truncated
+    finally:
+        env.close()
+        recorder.close()
+    return out, recorder.frames

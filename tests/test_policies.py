@@ -1,0 +1,122 @@
+"""Training, resuming, evaluating, recording and plotting through the CLI, on real environments."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import imageio.v2 as imageio
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tianji.cli import app
+from tianji.policies.config import ConfigError, load_config
+from tianji.policies.evaluate import evaluate, load_policy
+
+runner = CliRunner()
+
+
+def _config(tmp_path: Path, **changes: object) -> Path:
+    data = {
+        "env": "tianji/AllegroReach-v0",
+        "algo": "sac",
+        "timesteps": 300,
+        "env_kwargs": {"reward_type": "sparse"},
+        "her": {"n_sampled_goal": 2, "goal_selection_strategy": "future"},
+        "policy_kwargs": {"net_arch": [32, 32]},
+        "hyperparams": {"learning_starts": 100, "batch_size": 32, "buffer_size": 5000},
+        "eval": {"freq": 200, "episodes": 2, "seed": 10},
+        "checkpoint_freq": 150,
+        **changes,
+    }
+    file = tmp_path / "config.yaml"
+    file.write_text(yaml.safe_dump(data))
+    return file
+
+
+def _train(tmp_path: Path, *args: str) -> Path:
+    result = runner.invoke(app, ["train", "AllegroReach-v0", "--runs", str(tmp_path / "runs"), "--no-progress", *args])
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "runs" / "AllegroReach-v0").glob("*/*")
+    return run
+
+
+def test_sac_her_trains_resumes_evaluates_records_and_plots(tmp_path: Path) -> None:
+    run = _train(tmp_path, "--config", str(_config(tmp_path)))
+    for name in ("config.yaml", "meta.json", "progress.csv", "model.zip", "best_model.zip", "evaluations.npz"):
+        assert (run / name).is_file(), name
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["seed"] == 0 and set(meta["versions"]) >= {"pybullet", "stable_baselines3", "torch"}
+    assert list((run / "checkpoints").glob("model_*_steps.zip"))
+    assert any(p.name.startswith("events") for p in run.rglob("*")), "no TensorBoard log"
+
+    resumed = runner.invoke(
+        app, ["train", "AllegroReach-v0", "--resume", str(run), "--timesteps", "450", "--no-progress"]
+    )
+    assert resumed.exit_code == 0, resumed.output
+    assert load_policy(run / "model.zip").model.num_timesteps == 450
+
+    out = tmp_path / "eval.json"
+    result = runner.invoke(app, ["eval", str(run), "--episodes", "2", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["episodes"] == 2 and 0.0 <= data["success_rate"] <= 1.0 and data["mean_length"] == 100
+    again = evaluate(run, episodes=2)
+    assert again.mean_return == pytest.approx(data["mean_return"])  # seeded: evaluation reproduces
+
+    video = tmp_path / "policy.mp4"
+    result = runner.invoke(app, ["record", str(run / "model.zip"), "--out", str(video)])
+    assert result.exit_code == 0, result.output
+    with imageio.get_reader(video) as reader:
+        assert reader.count_frames() == 101  # reset frame + 100 steps
+
+    png = tmp_path / "curves.png"
+    result = runner.invoke(app, ["plot", str(run), "--out", str(png)])
+    assert result.exit_code == 0, result.output
+    assert imageio.imread(png).shape[2] in (3, 4)
+
+
+def test_ppo_with_vecnormalize_trains_through_the_cli(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        algo="ppo",
+        her=None,
+        normalize={"norm_obs": True, "norm_reward": True},
+        hyperparams={"n_steps": 128, "batch_size": 64},
+        timesteps=256,
+    )
+    run = _train(tmp_path, "--config", str(config))
+    assert (run / "vecnormalize.pkl").is_file()
+    result = evaluate(run, episodes=1)
+    assert result.algo == "ppo" and result.mean_length == 100
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"learning_rte": 0.1}, "learning_rte"), ({"timesteps": "lots"}, "timesteps"), ({"eval": {"every": 3}}, "every")],
+)
+def test_bad_config_is_a_clear_error_naming_the_key(tmp_path: Path, change: dict, message: str) -> None:
+    file = _config(tmp_path, **change)
+    with pytest.raises(ConfigError, match=message):
+        load_config(file)
+    result = runner.invoke(app, ["train", "AllegroReach-v0", "--config", str(file), "--runs", str(tmp_path)])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_bad_hyperparameter_and_unknown_env_are_explained(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "AllegroReach-v0",
+            "--config",
+            str(_config(tmp_path, hyperparams={"learnin_rate": 1})),
+            "--runs",
+            str(tmp_path / "r"),
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 2 and "learnin_rate" in result.output
+    result = runner.invoke(app, ["train", "NoSuchEnv-v0", "--runs", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "TiagoReach-v0" in result.output
