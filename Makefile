@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install demo test test-all bench pictures lint format clean
+.PHONY: help install demo test test-all bench pictures zoo lint format clean
 
 help:
 	@echo "make demo      create .venv, install, run the care-room demo headless (runs/demo/...)"
@@ -12,6 +12,7 @@ help:
 	@echo "make test-all  also run the slow tests (training, benchmarks)"
 	@echo "make bench     simulation speed benchmark -> experiments/results/sim_speed.md"
 	@echo "make pictures  re-render the README pictures -> experiments/results/*.png"
+	@echo "make zoo       retrain and re-evaluate the policy zoo -> assets/policies, experiments/results/zoo.md"
 	@echo "make lint      ruff"
 
 # torch is pinned and installed first: an unpinned torch pulls a multi-GB CUDA build.
@@ -34,6 +35,9 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench/sim_speed.py
+
+zoo: $(STAMP)
+	$(BIN)/python experiments/zoo.py
 
 pictures: $(STAMP)
 	$(BIN)/tianji show care_room --camera room --out experiments/results/care_room.png

@@ -120,3 +120,18 @@ def test_bad_hyperparameter_and_unknown_env_are_explained(tmp_path: Path) -> Non
     assert result.exit_code == 2 and "learnin_rate" in result.output
     result = runner.invoke(app, ["train", "NoSuchEnv-v0", "--runs", str(tmp_path / "r")])
     assert result.exit_code == 2 and "TiagoReach-v0" in result.output
+
+
+def test_zoo_publish_list_and_reevaluate(tmp_path: Path) -> None:
+    from tianji.policies.train import RunResult
+    from tianji.policies.zoo import list_zoo, publish, zoo_markdown
+
+    run = _train(tmp_path, "--config", str(_config(tmp_path, timesteps=120, hyperparams={"learning_starts": 100})))
+    result = evaluate(run, episodes=2)
+    folder = publish(RunResult(run, 120, 1.0, None), result, root=tmp_path / "zoo")
+    (entry,) = list_zoo(tmp_path / "zoo")
+    assert entry.env == "AllegroReach-v0" and entry.algo == "sac" and entry.timesteps == 120
+    assert "| AllegroReach-v0 | SAC | 120 |" in zoo_markdown([entry])
+    again = evaluate(folder, episodes=2)  # a zoo folder reproduces its recorded evaluation
+    assert again.mean_return == pytest.approx(entry.evaluation["mean_return"], abs=1e-6)
+    assert again.success_rate == entry.evaluation["success_rate"]

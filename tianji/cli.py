@@ -150,6 +150,7 @@ def _register_commands() -> None:
     app.command(name="eval")(cli_policies.eval_policy)
     app.command(name="record")(cli_policies.record)
     app.command(name="plot")(cli_policies.plot)
+    app.command(name="zoo")(cli_policies.zoo)
 
 
 _register_commands()

@@ -1,4 +1,4 @@
-"""``tianji train | eval | record | plot``: thin command-line layers over ``tianji.policies``."""
+"""``tianji train | eval | record | plot | zoo``: thin command-line layers over ``tianji.policies``."""
 
 from __future__ import annotations
 
@@ -123,3 +123,28 @@ def plot(
     with friendly_errors():
         path = plot_runs(run_dirs, out)
     console.print(f"wrote [bold]{path}[/bold]")
+
+
+def zoo() -> None:
+    """List the trained policies shipped with Tianji and their evaluated success rates."""
+    from tianji.policies.zoo import ZOO_ROOT, list_zoo
+
+    entries = list_zoo()
+    if not entries:
+        console.print(f"The zoo is empty: no trained policies under {ZOO_ROOT}. Build it with `make zoo`.")
+        return
+    table = Table(title="Policy zoo (100 seeded evaluation episodes each)")
+    for column in ("environment", "algo", "timesteps", "training time", "success", "return", "path"):
+        table.add_column(column)
+    for e in entries:
+        ev = e.evaluation
+        table.add_row(
+            e.env,
+            e.algo,
+            f"{e.timesteps:,}",
+            f"{e.train_seconds / 60:.1f} min",
+            f"{100 * ev['success_rate']:.0f}%",
+            f"{ev['mean_return']:.2f} +- {ev['std_return']:.2f}",
+            str(e.path),
+        )
+    console.print(table)

@@ -1,0 +1,89 @@
+"""The policy zoo: trained policies shipped in ``assets/policies/<env>/<algo>/``.
+
+Each entry holds ``model.zip``, ``config.yaml``, ``meta.json`` (versions, commit, training
+time and machine), ``eval.json`` (100 seeded episodes) and ``vecnormalize.pkl`` when the
+policy normalizes its observations. ``make zoo`` (``experiments/zoo.py``) retrains and
+re-evaluates every entry.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tianji import assets
+from tianji.policies.evaluate import EvalResult, save_eval
+from tianji.policies.train import VECNORMALIZE_FILE, RunResult
+
+ZOO_ROOT = assets.ROOT / "policies"
+
+
+@dataclass
+class ZooEntry:
+    """One shipped policy and its recorded evaluation."""
+
+    env: str
+    algo: str
+    path: Path
+    evaluation: dict[str, Any]
+    meta: dict[str, Any]
+
+    @property
+    def timesteps(self) -> int:
+        """Training steps."""
+        return int(self.meta.get("timesteps", 0))
+
+    @property
+    def train_seconds(self) -> float:
+        """Wall-clock training time on the machine in ``meta["machine"]``."""
+        return float(self.meta.get("train_seconds", 0.0))
+
+
+def list_zoo(root: Path = ZOO_ROOT) -> list[ZooEntry]:
+    """Every complete entry under ``root``, sorted by environment and algorithm."""
+    entries = []
+    for eval_file in sorted(root.glob("*/*/eval.json")):
+        folder = eval_file.parent
+        if not (folder / "model.zip").is_file():
+            continue
+        meta_file = folder / "meta.json"
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        entries.append(ZooEntry(folder.parent.name, folder.name, folder, json.loads(eval_file.read_text()), meta))
+    return entries
+
+
+def publish(run: RunResult, evaluation: EvalResult, root: Path = ZOO_ROOT) -> Path:
+    """Copy a finished run's best model, config, statistics and evaluation into the zoo."""
+    env = evaluation.env.removeprefix("tianji/")
+    folder = root / env / evaluation.algo
+    folder.mkdir(parents=True, exist_ok=True)
+    model = run.run_dir / "best_model.zip"
+    shutil.copy(model if model.is_file() else run.run_dir / "model.zip", folder / "model.zip")
+    shutil.copy(run.run_dir / "config.yaml", folder / "config.yaml")
+    if (run.run_dir / VECNORMALIZE_FILE).is_file():
+        shutil.copy(run.run_dir / VECNORMALIZE_FILE, folder / VECNORMALIZE_FILE)
+    meta = json.loads((run.run_dir / "meta.json").read_text())
+    meta.update({"timesteps": run.timesteps, "train_seconds": round(run.wall_seconds, 1)})
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2))
+    save_eval(evaluation, folder / "eval.json")
+    return folder
+
+
+def zoo_markdown(entries: list[ZooEntry]) -> str:
+    """The zoo table for experiments/results/zoo.md and the README."""
+    lines = [
+        "| environment | algorithm | timesteps | training time | machine | success (100 episodes) "
+        "| return (mean +- std) |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: |",
+    ]
+    for e in entries:
+        ev = e.evaluation
+        lines.append(
+            f"| {e.env} | {e.algo.upper()} | {e.timesteps:,} | {e.train_seconds / 60:.1f} min "
+            f"| {e.meta.get('machine', '?')} | {100 * ev['success_rate']:.0f}% "
+            f"| {ev['mean_return']:.2f} +- {ev['std_return']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
