@@ -69,6 +69,7 @@ class RobotDescription:
     joint_damping: dict[str, float] = field(default_factory=dict)  # joint regex -> damping, replacing the URDF's
     collision_from_visual: bool = False  # for display-only models without collision geometry
     source: str = "user"
+    collision: str = "mesh"  # "mesh": the URDF's collision meshes; "simple": fitted boxes and capsules
 
     def preset(self, name: str) -> Preset:
         """The named pose; ``"home"`` is always available."""
@@ -193,6 +194,7 @@ _FIELDS = {
     "base_twist_limits",
     "collision_from_visual",
     "joint_damping",
+    "collision",
 }
 
 
@@ -213,6 +215,9 @@ def _description(name: str, entry: dict[str, Any], folder: Path, source: str) ->
             f"robot '{name}': base must be one of fixed, floating, mobile; got {entry['base']!r}"
         ) from None
     gains = entry.get("gains", {})
+    collision = str(entry.get("collision", "mesh"))
+    if collision not in ("mesh", "simple"):
+        raise AssetError(f"robot '{name}': collision must be 'mesh' or 'simple', got {collision!r}")
     presets = {
         key: Preset(
             joints={k: float(v) for k, v in (p.get("joints") or {}).items()},
@@ -249,6 +254,7 @@ def _description(name: str, entry: dict[str, Any], folder: Path, source: str) ->
         joint_damping=_damping(entry.get("joint_damping")),
         collision_from_visual=bool(entry.get("collision_from_visual", False)),
         source=source,
+        collision=collision,
     )
 
 

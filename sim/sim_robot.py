@@ -54,7 +54,12 @@ class SimRobot(Robot):
         self.description = name if isinstance(name, RobotDescription) else get_robot(name)
         desc = self.description
         pose = desc.preset(preset)
-        prepared = prepare_urdf(desc.urdf_path(), desc.package_dirs, collision_from_visual=desc.collision_from_visual)
+        prepared = prepare_urdf(
+            desc.urdf_path(),
+            desc.package_dirs,
+            collision_from_visual=desc.collision_from_visual,
+            collision=desc.collision,
+        )
         self.frame_links = prepared.frame_links
         z = pose.spawn_height + (float(position[2]) if len(position) > 2 else 0.0)
         base_pos = (float(position[0]), float(position[1]), z)

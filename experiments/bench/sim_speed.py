@@ -44,7 +44,7 @@ from pybullet_utils.bullet_client import BulletClient
 from tianji.control.robot import BaseType, Command
 from tianji.sim import scene as scenes
 from tianji.sim.camera import CameraIntrinsics, render
-from tianji.sim.registry import get_robot, robot_names
+from tianji.sim.registry import RobotDescription, get_robot, robot_names
 from tianji.sim.urdf import prepare_urdf
 from tianji.sim.world import World, WorldConfig, quiet_native_output
 
@@ -90,8 +90,8 @@ class RawSim:
     difference to Tianji is only what Tianji does in Python around ``stepSimulation``.
     """
 
-    def __init__(self, name: str, config: WorldConfig) -> None:
-        desc = get_robot(name)
+    def __init__(self, name: str | RobotDescription, config: WorldConfig) -> None:
+        desc = name if isinstance(name, RobotDescription) else get_robot(name)
         with quiet_native_output():
             self.client = BulletClient(connection_mode=pb.DIRECT)
         c = self.client
@@ -101,7 +101,12 @@ class RawSim:
         ground = c.createMultiBody(0, c.createCollisionShape(pb.GEOM_PLANE))
         c.changeDynamics(ground, -1, lateralFriction=0.9)
 
-        prepared = prepare_urdf(desc.urdf_path(), desc.package_dirs, collision_from_visual=desc.collision_from_visual)
+        prepared = prepare_urdf(
+            desc.urdf_path(),
+            desc.package_dirs,
+            collision_from_visual=desc.collision_from_visual,
+            collision=desc.collision,
+        )
         pos = (0.0, 0.0, desc.spawn_height)
         # composed with a zero yaw as SimRobot does, so the spawn pose matches to the bit
         quat = pb.multiplyTransforms(
@@ -181,7 +186,7 @@ class RawSim:
         self.client.disconnect()
 
 
-def _raw_run(name: str, config: WorldConfig, seconds: float) -> tuple[float, int]:
+def _raw_run(name: str | RobotDescription, config: WorldConfig, seconds: float) -> tuple[float, int]:
     """Raw steps/s over ``seconds`` of wall time, and the control steps that took."""
     sim = RawSim(name, config)
     try:

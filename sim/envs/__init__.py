@@ -16,6 +16,8 @@ ENVIRONMENTS: dict[str, tuple[str, int]] = {  # id -> (entry point, max episode 
     "tianji/AllegroReach-v0": ("tianji.sim.envs.reach:AllegroReachEnv", 100),
     "tianji/AllegroReorient-v0": ("tianji.sim.envs.allegro:AllegroReorientEnv", 200),
     "tianji/AllegroGrasp-v0": ("tianji.sim.envs.allegro:AllegroGraspEnv", 250),
+    "tianji/G1Balance-v0": ("tianji.sim.envs.g1:G1BalanceEnv", 1000),
+    "tianji/G1Walk-v0": ("tianji.sim.envs.g1:G1WalkEnv", 1000),
 }
 
 
