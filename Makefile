@@ -10,7 +10,7 @@ help:
 	@echo "make demo      create .venv, install, run the care-room demo headless (runs/demo/...)"
 	@echo "make test      create .venv, install, run the fast test suite"
 	@echo "make test-all  also run the slow tests (training, benchmarks)"
-	@echo "make bench     simulation speed benchmark -> experiments/results/sim_speed.md"
+	@echo "make bench     benchmarks -> experiments/results/*.md (sim, env, control loop speed)"
 	@echo "make pictures  re-render the README pictures -> experiments/results/*.png"
 	@echo "make zoo       retrain and re-evaluate the policy zoo -> assets/policies, experiments/results/zoo.md"
 	@echo "make lint      ruff"
@@ -35,6 +35,8 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench/sim_speed.py
+	$(BIN)/python experiments/bench/env_speed.py
+	$(BIN)/python experiments/bench/control_loop.py
 
 zoo: $(STAMP)
 	$(BIN)/python experiments/zoo.py
