@@ -35,6 +35,7 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench/sim_speed.py
+	$(BIN)/python -m pip install --quiet "gymnasium[mujoco]"  # the Humanoid-v5 peer, for the benchmark only
 	$(BIN)/python experiments/bench/env_speed.py
 	$(BIN)/python experiments/bench/control_loop.py
 
