@@ -71,6 +71,7 @@ class TianjiEnv(gym.Env):
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human"], "render_fps": 50}
     control_rate: ClassVar[float] = 50.0
     physics_timestep: ClassVar[float] = 1.0 / 200.0
+    solver_iterations: ClassVar[int] = 50
     camera_robot: ClassVar[str | None] = None  # robot label whose mounted camera gives rgb obs
     camera_name: ClassVar[str] = "head"
 
@@ -94,7 +95,12 @@ class TianjiEnv(gym.Env):
         self.randomization = DomainRandomization.from_any(randomization)
         decimation = max(1, round(1.0 / (self.control_rate * self.physics_timestep)))
         self.world = World(
-            WorldConfig(timestep=self.physics_timestep, control_decimation=decimation, gui=render_mode == "human")
+            WorldConfig(
+                timestep=self.physics_timestep,
+                control_decimation=decimation,
+                solver_iterations=self.solver_iterations,
+                gui=render_mode == "human",
+            )
         )
         self.robots: dict[str, SimRobot] = {}
         self.task_bodies: list[int] = []  # bodies whose masses / friction get randomized

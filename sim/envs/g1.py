@@ -121,8 +121,6 @@ class G1Env(TianjiEnv):
     # ------------------------------------------------------------- building
     def _build(self) -> None:
         c = self.world.client
-        c.setPhysicsEngineParameter(numSolverIterations=self.solver_iterations)
-        self.world.config = dataclasses.replace(self.world.config, solver_iterations=self.solver_iterations)
         desc = dataclasses.replace(get_robot("g1"), collision=self.collision)
         self.robot = SimRobot(self.world, desc)
         self.world.robots[self.robot_label] = self.robot
