@@ -36,11 +36,23 @@ from tianji.control.robot import (
     RobotSpec,
 )
 from tianji.control.safety import SafeRobot, SafetyLimits, SafetyStopError
+from tianji.control.skills import (
+    SKILLS,
+    PolicySkill,
+    Skill,
+    SkillContext,
+    SkillResult,
+    SkillRunner,
+    get_skill,
+    make_skill,
+    schema,
+)
 from tianji.control.trajectory import MinJerkTrajectory, PoseTrajectory, min_jerk_duration
 from tianji.control.world_state import ObjectState, PersonState, Place, Posture, WorldState
 
 __all__ = [
     "G1_GESTURES",
+    "SKILLS",
     "AssetError",
     "BaseController",
     "BaseType",
@@ -64,6 +76,7 @@ __all__ = [
     "OccupancyMap",
     "PersonState",
     "Place",
+    "PolicySkill",
     "PoseTrajectory",
     "Posture",
     "Robot",
@@ -73,11 +86,18 @@ __all__ = [
     "SafetyLimits",
     "SafetyStopError",
     "SequenceController",
+    "Skill",
+    "SkillContext",
+    "SkillResult",
+    "SkillRunner",
     "Status",
     "TianjiError",
     "UnknownJointError",
     "UnknownNameError",
     "WholeBodyPoseController",
     "WorldState",
+    "get_skill",
+    "make_skill",
     "min_jerk_duration",
+    "schema",
 ]

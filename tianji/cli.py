@@ -144,13 +144,14 @@ def friendly_errors() -> Iterator[None]:
 
 def _register_commands() -> None:
     """Commands that live in their own modules, registered on the one app."""
-    from tianji import cli_policies
+    from tianji import cli_policies, cli_skills
 
     app.command(name="train")(cli_policies.train)
     app.command(name="eval")(cli_policies.eval_policy)
     app.command(name="record")(cli_policies.record)
     app.command(name="plot")(cli_policies.plot)
     app.command(name="zoo")(cli_policies.zoo)
+    app.command(name="skill")(cli_skills.skill)
 
 
 _register_commands()

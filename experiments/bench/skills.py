@@ -1,0 +1,185 @@
+"""Skill benchmark: each care skill over seeded trials with the care room randomized -> experiments/results/skills.md.
+
+Run from the repository root::
+
+    python experiments/bench/skills.py                 # 20 trials per skill (long: hours on a loaded machine)
+    python experiments/bench/skills.py --trials 5      # fewer trials
+    python experiments/bench/skills.py --quick         # 2 trials, prints and writes the table
+    python experiments/bench/skills.py --skills pick,place --trials 3
+
+Every trial loads the care room with ``randomize=True`` and seed = trial index: objects jitter
+within the scene file's ranges, TIAGo's start pose too, and the patient within
+``tianji.cli_skills.PATIENT_RANDOMIZE`` (the scene file gives the patient no range). Each
+skill starts from the state its preconditions ask for (set up by teleporting, or by running
+the skills before it, as listed in SCENARIOS). Physics at 120 Hz under the 60 Hz control
+rate unless ``--full-physics``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = REPO / "experiments" / "results" / "skills.md"
+
+
+def _tiago(seed: int, fast: bool, at: str | None = None, give: str | None = None, patient: bool = True) -> Any:
+    from tianji.cli_skills import care_session
+
+    s = care_session(
+        seed=seed, randomize=True, fast_physics=fast, keep_robots=("tiago", "patient") if patient else ("tiago",)
+    )
+    if at:
+        s.start_at(at)
+    if give:
+        s.give(give)
+    return s
+
+
+# skill -> (set-up(seed, fast) -> session, [skills run first (not scored)], (name, params) scored)
+SCENARIOS: dict[str, tuple[Callable[[int, bool], Any], list[tuple[str, dict]], tuple[str, dict]]] = {
+    "navigate_to": (lambda k, f: _tiago(k, f), [], ("navigate_to", {"place": "dining_table"})),
+    "look_at": (lambda k, f: _tiago(k, f), [], ("look_at", {"target": "cup"})),
+    "approach_person": (lambda k, f: _tiago(k, f), [], ("approach_person", {"person": "patient"})),
+    "pick": (lambda k, f: _tiago(k, f, "dining_table", patient=False), [], ("pick", {"object": "cup"})),
+    "place": (
+        lambda k, f: _tiago(k, f, "dining_table", patient=False),
+        [("pick", {"object": "cup"})],
+        ("place", {"object": "cup", "place": "dining_table"}),
+    ),
+    "hand_over": (
+        lambda k, f: _tiago(k, f, "bedside", "cup"),
+        [],
+        ("hand_over", {"object": "cup", "person": "patient"}),
+    ),
+    "bring_to_mouth (spoon)": (
+        lambda k, f: _tiago(k, f, "bedside", "spoon"),
+        [],
+        ("bring_to_mouth", {"object": "spoon", "person": "patient"}),
+    ),
+    "bring_to_mouth (cup)": (
+        lambda k, f: _tiago(k, f, "bedside", "cup"),
+        [],
+        ("bring_to_mouth", {"object": "cup", "person": "patient"}),
+    ),
+    "wipe": (lambda k, f: _tiago(k, f, "bedside"), [], ("wipe", {"body_part": "right_forearm"})),
+    "open_gripper": (lambda k, f: _tiago(k, f, patient=False), [("close_gripper", {})], ("open_gripper", {})),
+    "close_gripper": (lambda k, f: _tiago(k, f, patient=False), [], ("close_gripper", {})),
+    "wait": (lambda k, f: _tiago(k, f, patient=False), [], ("wait", {"seconds": 1.0})),
+    "say": (lambda k, f: _tiago(k, f, patient=False), [], ("say", {"text": "Here is your tea."})),
+    "alert_caregiver": (
+        lambda k, f: _tiago(k, f, patient=False),
+        [],
+        ("alert_caregiver", {"message": "The patient asks for help."}),
+    ),
+}
+QUICK_SKILLS = ("navigate_to", "pick", "hand_over", "bring_to_mouth (spoon)", "say")
+
+
+@dataclass
+class Row:
+    """Outcome of one skill over the trials."""
+
+    skill: str
+    trials: int = 0
+    successes: int = 0
+    durations: list[float] = field(default_factory=list)
+    walls: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def run_skill(label: str, trials: int, fast: bool) -> Row:
+    """Run one scenario ``trials`` times (seeds 0..trials-1)."""
+    setup, before, (name, params) = SCENARIOS[label]
+    row = Row(label)
+    for seed in range(trials):
+        session = setup(seed, fast)
+        try:
+            for pre_name, pre_params in before:
+                pre = session.run(pre_name, **pre_params)
+                if not pre.succeeded:
+                    raise RuntimeError(f"set-up {pre_name} failed: {pre.reason}")
+            start = time.perf_counter()
+            result = session.run(name, **params)
+            row.walls.append(time.perf_counter() - start)
+        except RuntimeError as exc:
+            row.trials += 1
+            row.failures.append(f"seed {seed}: {exc}")
+            continue
+        finally:
+            session.close()
+        row.trials += 1
+        row.durations.append(result.duration)
+        if result.succeeded:
+            row.successes += 1
+        else:
+            row.failures.append(f"seed {seed}: {result.reason}")
+        print(f"  {label} seed {seed}: {result.status} ({result.duration:.1f} s) {result.reason}", flush=True)
+    return row
+
+
+def markdown(rows: Sequence[Row], trials: int, fast: bool, argv: Sequence[str], elapsed: float) -> str:
+    """The results table with the set-up that produced it."""
+    mean = lambda v: sum(v) / len(v) if v else float("nan")  # noqa: E731
+    lines = [
+        "# Skill benchmark",
+        "",
+        f"`python experiments/bench/skills.py {shlex.join(argv)}`".replace(" `", "`"),
+        "",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, pybullet"
+        f" {importlib.metadata.version('pybullet')}, {platform.machine()}, {elapsed / 60:.1f} min wall.",
+        f"{trials} seeded trials per skill (seed = trial index), care room randomized (objects, TIAGo start,"
+        " patient within +-5 cm / +-0.1 rad). Physics "
+        + ("120 Hz" if fast else "240 Hz")
+        + " under a 60 Hz control loop. Goal: at least 19 of 20.",
+        "",
+        "| skill | successes | mean duration (sim s) | mean wall s | first failure |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        first = r.failures[0].replace("|", "/") if r.failures else ""
+        lines.append(
+            f"| {r.skill} | {r.successes}/{r.trials} | {mean(r.durations):.1f} | {mean(r.walls):.1f} | {first[:140]} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry: run the trials, print and write the table."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="2 trials of a few skills")
+    parser.add_argument("--skills", default="", help="comma-separated scenario names (default: all)")
+    parser.add_argument("--full-physics", action="store_true", help="240 Hz physics (the default World)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    trials = 2 if args.quick else args.trials
+    names = [s.strip() for s in args.skills.split(",") if s.strip()] or list(QUICK_SKILLS if args.quick else SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown skills {unknown}; choose from {', '.join(SCENARIOS)}")
+    start = time.perf_counter()
+    rows = []
+    for name in names:
+        print(f"{name}: {trials} trials", flush=True)
+        rows.append(run_skill(name, trials, not args.full_physics))
+    text = markdown(rows, trials, not args.full_physics, argv, time.perf_counter() - start)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

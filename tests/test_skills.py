@@ -1,0 +1,123 @@
+"""Skill library without the heavy simulation: registry, JSON schema, parameter parsing, basic skills, PolicySkill."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tianji.control import Command, Observation
+from tianji.control.base_nav import OccupancyMap
+from tianji.control.errors import UnknownNameError
+from tianji.control.skills import (
+    SKILLS,
+    PolicySkill,
+    SkillContext,
+    SkillError,
+    SkillRunner,
+    get_skill,
+    make_skill,
+    schema,
+)
+from tianji.control.skills.base import cond
+from tianji.control.skills.geometry import OBJECT_MODELS, plan_path
+from tianji.control.world_state import WorldState
+from tianji.sim import World
+
+CARE_SKILLS = (
+    "navigate_to", "look_at", "pick", "place", "hand_over", "bring_to_mouth", "wipe", "approach_person",
+    "open_gripper", "close_gripper", "wait", "alert_caregiver", "say",
+)  # fmt: skip
+
+
+def test_every_skill_is_registered_with_its_schema() -> None:
+    for name in (
+        *CARE_SKILLS,
+        "stand",
+        "wave",
+        "demonstrate_exercise",
+        "reach",
+        "power_grasp",
+        "pinch_grasp",
+        "release",
+    ):
+        assert name in SKILLS, name
+    doc = schema()
+    assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    json.dumps(doc)  # plain JSON
+    pick = doc["$defs"]["pick"]
+    assert pick["properties"]["params"]["properties"]["object"]["enum"] == ["cup", "bowl", "spoon", "pill_box"]
+    assert pick["properties"]["params"]["required"] == ["object"]
+    assert {c["text"] for c in pick["effects"]} >= {"holding = {object}"}
+    assert {c["text"] for c in doc["$defs"]["hand_over"]["requires"]} >= {"holding = {object}"}
+    assert doc["$defs"]["say"]["properties"]["params"]["properties"]["text"]["type"] == "string"
+    assert {"$ref": "#/$defs/pick"} in doc["oneOf"]
+    for entry in doc["$defs"].values():
+        assert entry["success"] and "timeout" in entry
+    ws = WorldState(objects={}, places={}, people={})
+    assert schema(ws)["$defs"]["pick"]["properties"]["params"]["properties"]["object"]["enum"] == []
+    assert set(schema(robot="g1")["$defs"]) >= {"wave", "say"} and "pick" not in schema(robot="g1")["$defs"]
+
+
+def test_parameters_are_parsed_and_errors_say_how_to_fix_them() -> None:
+    skill = make_skill("wait", {"seconds": "2.5"})
+    assert skill.params.seconds == 2.5
+    reach = make_skill("reach", {"target": "0.1,0.2,0.3", "relative": "false"})
+    assert reach.params.target == (0.1, 0.2, 0.3) and reach.params.relative is False
+    with pytest.raises(SkillError, match=r"[Dd]id you mean 'object'"):
+        make_skill("pick", {"objekt": "cup"})
+    with pytest.raises(SkillError, match="needs parameter"):
+        make_skill("pick", {})
+    with pytest.raises(SkillError, match="must be one of"):
+        make_skill("demonstrate_exercise", {"name": "yoga"})
+    with pytest.raises(UnknownNameError, match="Known skills"):
+        get_skill("fly")
+    assert str(cond("near({person}) = true")) == "near({person}) = true"
+    with pytest.raises(ValueError):
+        cond("holding")
+
+
+def test_path_planner_goes_around_an_obstacle() -> None:
+    occ = OccupancyMap.from_boxes((-2, -2), (2, 2), [((-0.3, -1.0, 0.0), (0.3, 1.6, 0.7))])
+    path = plan_path(occ, (-1.2, 0.0), (1.2, 0.0), 0.35)
+    assert path is not None and len(path) >= 3
+    assert all(not occ.occupied(p[0], p[1]) for p in path)
+    assert plan_path(occ, (-1.2, 0.0), (0.0, 0.0), 0.35) is None  # goal inside the box
+    assert OBJECT_MODELS["cup"].lip is not None
+
+
+def test_basic_skills_and_a_policy_skill_on_the_simulated_tiago(world: World) -> None:
+    tiago = world.add_robot("tiago")
+    events = []
+    ctx = SkillContext(on_event=events.append)
+    runner = SkillRunner(tiago, WorldState, stepper=world.step)
+    said = runner.run(make_skill("say", {"text": "Good morning"}, ctx))
+    assert said.succeeded and said.events[0].kind == "say" and events[-1].message == "Good morning"
+    alert = runner.run(make_skill("alert_caregiver", {"message": "patient fell"}, ctx))
+    assert alert.succeeded and "[urgent] patient fell" in alert.events[0].message
+    assert runner.run(make_skill("wait", {"seconds": 0.5}, ctx)).duration == pytest.approx(0.5, abs=0.05)
+    closed = runner.run(make_skill("close_gripper", {}, ctx))
+    assert closed.succeeded and tiago.observe().gripper < 0.1, closed.reason
+    opened = runner.run(make_skill("open_gripper", {}, ctx))
+    assert opened.succeeded and opened.data["opening"] > 0.9
+    refused = runner.run(make_skill("say", {"text": " "}, ctx))
+    assert not refused.succeeded and "preconditions not met" in refused.reason
+    assert refused.as_dict()["status"] == "failed"
+
+    i = tiago.spec.index("head_1_joint")
+    goal = 0.4
+
+    def policy(obs: dict[str, np.ndarray]) -> np.ndarray:  # a trivial "learned" policy: step the head pan
+        return np.array([min(goal, float(obs["joint_positions"][i]) + 0.05)])
+
+    def done(obs: Observation, ws: WorldState) -> bool:
+        return abs(float(obs.joint_positions[i]) - goal) < 0.02
+
+    skill = PolicySkill(policy, done, name="pan_head", joints=["head_1_joint"], timeout=5.0)
+    result = runner.run(skill)
+    assert result.succeeded and result.skill == "pan_head" and result.data["policy_steps"] > 3
+    slow = PolicySkill(lambda obs: np.array([0.0]), lambda o, w: False, joints=["head_1_joint"], timeout=0.3)
+    failed = runner.run(slow)
+    assert not failed.succeeded and "timed out" in failed.reason
+    assert isinstance(Command(), Command)

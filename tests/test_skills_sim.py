@@ -1,0 +1,119 @@
+"""Care, G1 and Allegro skills in the simulated care room (real PyBullet, seeded, randomized layout).
+
+One seeded trial per skill (the 20-trial run is ``experiments/bench/skills.py``). The sessions
+use 120 Hz physics under the 60 Hz control rate to keep the suite fast.
+"""
+
+from __future__ import annotations
+
+import pybullet as pb
+import pytest
+
+from tianji.cli_skills import care_session
+from tianji.control import Command
+from tianji.control.skills import make_skill
+
+
+def test_navigation_look_at_and_approach_person() -> None:
+    s = care_session(seed=3, randomize=True, fast_physics=True)
+    try:
+        nav = s.run("navigate_to", place="dining_table")
+        assert nav.succeeded, nav.reason
+        assert nav.data["position_error"] < 0.1
+        look = s.run("look_at", target="cup")
+        assert look.succeeded and look.data["angle_error"] < 0.06, look.reason
+        near = s.run("approach_person", person="patient")
+        assert near.succeeded, near.reason
+        assert near.data["person_distance"] < 1.2
+        assert s.safe.interventions["person_force"] == 0
+        bad = s.run("navigate_to", place="kitchen")
+        assert not bad.succeeded and "not in the world state" in bad.reason
+    finally:
+        s.close()
+
+
+def test_pick_the_cup_then_place_it_back_on_the_table() -> None:
+    s = care_session(seed=1, randomize=True, fast_physics=True, keep_robots=("tiago",))
+    try:
+        s.start_at("dining_table")
+        far = s.run("place", object="cup", place="dining_table")
+        assert not far.succeeded and "pick it first" in far.reason
+        pick = s.run("pick", object="cup")
+        assert pick.succeeded, pick.reason
+        assert s.assist.held == "cup" and pick.data["lift"] > 0.05
+        again = s.run("pick", object="spoon")
+        assert not again.succeeded and "already holds 'cup'" in again.reason
+        place = s.run("place", object="cup", place="dining_table")
+        assert place.succeeded, place.reason
+        assert s.assist.held is None and abs(place.data["height_error"]) < 0.03
+    finally:
+        s.close()
+
+
+def test_hand_over_and_spoon_to_the_mouth_of_the_lying_patient() -> None:
+    s = care_session(seed=2, randomize=True, fast_physics=True)
+    try:
+        s.start_at("bedside")
+        s.give("spoon")
+        feed = s.run("bring_to_mouth", object="spoon", person="patient")
+        assert feed.succeeded, feed.reason
+        assert feed.data["mouth_distance"] <= 0.05 and feed.data.get("max_force", 0.0) <= 10.0
+        assert s.safe.interventions["person_force"] == 0
+    finally:
+        s.close()
+    s = care_session(seed=4, randomize=True, fast_physics=True)
+    try:
+        s.start_at("bedside")
+        s.give("cup")
+        handed = s.run("hand_over", object="cup", person="patient", hold_time=1.0)
+        assert handed.succeeded, handed.reason
+        assert s.assist.held is None and s.safe.interventions["person_force"] == 0
+    finally:
+        s.close()
+
+
+def test_g1_stands_waves_and_exercises() -> None:
+    s = care_session("g1", seed=0, fast_physics=True)
+    try:
+        for name, params in [
+            ("stand", {}),
+            ("wave", {}),
+            ("demonstrate_exercise", {"name": "arm_raise", "repetitions": 1}),
+        ]:
+            result = s.run(name, **params)
+            assert result.succeeded, f"{name}: {result.reason}"
+        wrong = s.runner.run(make_skill("demonstrate_exercise", {"name": "elbow_curl"}, s.context))
+        assert wrong.succeeded, wrong.reason
+    finally:
+        s.close()
+
+
+def test_allegro_grasps_a_bar_with_synergies_and_releases() -> None:
+    s = care_session("allegro", seed=0, fast_physics=True, keep_robots=())
+    try:
+        hand = s.robot
+        empty = s.run("power_grasp")
+        assert not empty.succeeded and "without meeting an object" in empty.reason
+        assert s.run("release").succeeded
+        palm = hand.link_pose("palm_link").astype(float)
+        shape = s.world.client.createCollisionShape(pb.GEOM_CYLINDER, radius=0.025, height=0.2)
+        pos = [palm[0] + 0.02, palm[1], palm[2] - 0.07]
+        bar = s.world.client.createMultiBody(0, shape, -1, pos, pb.getQuaternionFromEuler((1.5708, 0, 0)))
+        grasp = s.run("power_grasp")
+        assert grasp.succeeded and grasp.data["grasped"], grasp.reason
+        assert s.world.contact_force(hand.body_id, bar) > 0.0
+        hand.command(Command())
+        assert s.run("release").succeeded
+    finally:
+        s.close()
+
+
+@pytest.mark.slow
+def test_wipe_forearm() -> None:
+    s = care_session(seed=0, randomize=True, fast_physics=True)
+    try:
+        s.start_at("bedside")
+        result = s.run("wipe", body_part="right_forearm")
+        assert result.succeeded, result.reason
+    finally:
+        s.close()
