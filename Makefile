@@ -10,7 +10,7 @@ help:
 	@echo "make demo      create .venv, install, run the care-room demo headless (runs/demo/...)"
 	@echo "make test      create .venv, install, run the fast test suite"
 	@echo "make test-all  also run the slow tests (training, benchmarks)"
-	@echo "make bench     benchmarks -> experiments/results/*.md (sim, env, control loop speed)"
+	@echo "make bench     benchmarks -> experiments/results/*.md (sim, env, control loop, bridge)"
 	@echo "make pictures  re-render the README pictures -> experiments/results/*.png"
 	@echo "make zoo       retrain and re-evaluate the policy zoo -> assets/policies, experiments/results/zoo.md"
 	@echo "make lint      ruff"
@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet "gymnasium[mujoco]"  # the Humanoid-v5 peer, for the benchmark only
 	$(BIN)/python experiments/bench/env_speed.py
 	$(BIN)/python experiments/bench/control_loop.py
+	$(BIN)/python experiments/bench/bridge.py
 
 zoo: $(STAMP)
 	$(BIN)/python experiments/zoo.py
