@@ -163,6 +163,15 @@ def load(
     return scene
 
 
+def build(config: dict[str, Any], world: World, *, path: str | Path = "care_room", randomize: bool = False) -> Scene:
+    """Build an already-parsed scene config (e.g. a scene file with entries left out) into ``world``.
+
+    ``path`` (a scene name or file) resolves the config's relative URDF paths and names it in errors.
+    Nothing is stepped: the caller settles the scene. Environments use this to build reduced rooms.
+    """
+    return _build(config, scene_file(path), world, randomize)
+
+
 def _build(config: dict[str, Any], path: Path, world: World, randomize: bool) -> Scene:
     room = config.get("room", {})
     size = tuple(float(v) for v in room.get("size", (5.0, 4.0)))

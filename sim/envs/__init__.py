@@ -18,6 +18,11 @@ ENVIRONMENTS: dict[str, tuple[str, int]] = {  # id -> (entry point, max episode 
     "tianji/AllegroGrasp-v0": ("tianji.sim.envs.allegro:AllegroGraspEnv", 250),
     "tianji/G1Balance-v0": ("tianji.sim.envs.g1:G1BalanceEnv", 1000),
     "tianji/G1Walk-v0": ("tianji.sim.envs.g1:G1WalkEnv", 1000),
+    "tianji/CarePickCup-v0": ("tianji.sim.envs.care_pick:CarePickCupEnv", 200),
+    "tianji/CareDrinking-v0": ("tianji.sim.envs.care_feeding:CareDrinkingEnv", 300),
+    "tianji/CareFeeding-v0": ("tianji.sim.envs.care_feeding:CareFeedingEnv", 200),
+    "tianji/CareBedBathing-v0": ("tianji.sim.envs.care_bathing:CareBedBathingEnv", 300),
+    "tianji/CareFallResponse-v0": ("tianji.sim.envs.care_fall:CareFallResponseEnv", 600),
 }
 
 
