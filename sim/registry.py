@@ -70,6 +70,7 @@ class RobotDescription:
     collision_from_visual: bool = False  # for display-only models without collision geometry
     source: str = "user"
     collision: str = "mesh"  # "mesh": the URDF's collision meshes; "simple": fitted boxes and capsules
+    no_collision_links: tuple[str, ...] = ()  # links whose collision shapes are dropped (planning volumes)
 
     def preset(self, name: str) -> Preset:
         """The named pose; ``"home"`` is always available."""
@@ -195,6 +196,7 @@ _FIELDS = {
     "collision_from_visual",
     "joint_damping",
     "collision",
+    "no_collision_links",
 }
 
 
@@ -255,6 +257,7 @@ def _description(name: str, entry: dict[str, Any], folder: Path, source: str) ->
         collision_from_visual=bool(entry.get("collision_from_visual", False)),
         source=source,
         collision=collision,
+        no_collision_links=tuple(entry.get("no_collision_links", ())),
     )
 
 

@@ -59,6 +59,7 @@ class SimRobot(Robot):
             desc.package_dirs,
             collision_from_visual=desc.collision_from_visual,
             collision=desc.collision,
+            no_collision_links=desc.no_collision_links,
         )
         self.frame_links = prepared.frame_links
         z = pose.spawn_height + (float(position[2]) if len(position) > 2 else 0.0)

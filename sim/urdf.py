@@ -118,6 +118,7 @@ def prepare_urdf(
     *,
     collision_from_visual: bool = False,
     collision: str = "mesh",
+    no_collision_links: tuple[str, ...] = (),
 ) -> PreparedURDF:
     """Rewrite ``urdf`` for PyBullet (absolute mesh paths, tiny inertia on frame links) and cache it.
 
@@ -128,6 +129,8 @@ def prepare_urdf(
     least volume that encloses the mesh (see :func:`fit_primitive`); primitive shapes in
     the file stay as they are, and so do meshes in formats other than STL and OBJ (with a
     logged warning). ``"mesh"`` (the default) keeps the file's collision meshes.
+    ``no_collision_links`` lose their collision shapes: planning volumes published as
+    collision geometry (TIAGo's ``hand_safety_box``) would otherwise collide like solids.
     """
     if collision not in COLLISION_MODELS:
         raise ValueError(f"collision must be one of {COLLISION_MODELS}, got {collision!r}")
@@ -169,10 +172,15 @@ def prepare_urdf(
         for link in root.findall("link"):
             if link.find("collision") is None:
                 for visual in link.findall("visual"):
-                    collision = ET.SubElement(link, "collision")
+                    copy = ET.SubElement(link, "collision")
                     for child in visual:
                         if child.tag in ("origin", "geometry"):
-                            collision.append(child)
+                            copy.append(child)
+
+    for link in root.findall("link"):
+        if link.attrib.get("name") in no_collision_links:
+            for element in link.findall("collision"):
+                link.remove(element)
 
     simplified = _simplify_collisions(root) if collision == "simple" else []
 

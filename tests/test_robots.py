@@ -247,3 +247,16 @@ def test_human_presets_lying_and_sitting_hold(world: World) -> None:
     assert lying_head[2] < 0.3 and lying_head[0] < -0.3, "lying preset: head on the floor towards -x"
     with pytest.raises(UnknownNameError, match="kneeling"):
         world.add_robot("human", preset="kneeling")
+
+
+def test_tiago_hand_safety_box_is_not_a_solid(world: World) -> None:
+    tiago = world.add_robot("tiago")
+    c = world.client
+    link = next(
+        j for j in range(c.getNumJoints(tiago.body_id)) if c.getJointInfo(tiago.body_id, j)[12] == b"hand_safety_box"
+    )
+    assert c.getCollisionShapeData(tiago.body_id, link) == ()
+    palm = next(
+        j for j in range(c.getNumJoints(tiago.body_id)) if c.getJointInfo(tiago.body_id, j)[12] == b"hand_palm_link"
+    )
+    assert c.getCollisionShapeData(tiago.body_id, palm) != ()
