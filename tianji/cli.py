@@ -144,7 +144,7 @@ def friendly_errors() -> Iterator[None]:
 
 def _register_commands() -> None:
     """Commands that live in their own modules, registered on the one app."""
-    from tianji import cli_policies, cli_skills
+    from tianji import cli_perception, cli_policies, cli_skills
     from tianji.cli_bridge import bridge_app
 
     app.command(name="train")(cli_policies.train)
@@ -153,6 +153,7 @@ def _register_commands() -> None:
     app.command(name="plot")(cli_policies.plot)
     app.command(name="zoo")(cli_policies.zoo)
     app.command(name="skill")(cli_skills.skill)
+    app.command(name="perceive")(cli_perception.perceive)
     app.add_typer(bridge_app, name="bridge")
 
 

@@ -99,6 +99,8 @@ def perceive(
     if (width > 0) != (height > 0) or width < 0 or height < 0:
         err_console.print("[bold red]error:[/bold red] give both --width and --height (positive), or neither")
         raise typer.Exit(code=2)
+    with _plain_errors():
+        _check_look_at(scenes.scene_file(scene), look_at)
     with _plain_errors(), scenes.load(scene, seed=seed, randomize=randomize) as care:
         if robot not in care.robots:
             raise ValueError(f"scene '{care.name}' has no robot '{robot}'; it has: {', '.join(care.robots)}")
@@ -119,6 +121,18 @@ def perceive(
     (out / "detections.json").write_text(json.dumps(result_to_dict(result), indent=2))
     _print_summary(state, truth, compare, frame.size, result.timings.get("total", 0.0))
     console.print(f"wrote [bold]{out / 'annotated.png'}[/bold], world_state.json, detections.json")
+
+
+def _check_look_at(path: Path, name: str) -> None:
+    """Fail early (before building the scene) when ``--look-at`` names nothing in the scene file."""
+    import yaml
+
+    config = yaml.safe_load(path.read_text()) or {}
+    known = [n for key in ("objects", "places", "robots") for n in (config.get(key) or {})]
+    if name != "none" and name not in known:
+        raise ValueError(
+            f"--look-at '{name}' is not an object, place or robot of the scene; use one of: {', '.join(known)}, none"
+        )
 
 
 def _target(care: object, name: str) -> np.ndarray:
