@@ -346,6 +346,9 @@ class SimRobot(Robot):
             return
         self._closed = True
         self.world.remove_physics_hook(self._before_physics_step)
+        for label, robot in list(self.world.robots.items()):  # the label becomes free again
+            if robot is self:
+                del self.world.robots[label]
         if not self.world._closed:
             if self._base_cid is not None:
                 self._c.removeConstraint(self._base_cid)

@@ -180,6 +180,7 @@ def test_stop_holds_and_close_releases(world: World) -> None:
     world.step(60)
     assert tiago.observe().joint_positions[tiago.spec.index("head_1_joint")] == pytest.approx(held, abs=0.02)
     tiago.close()
+    assert "tiago" not in world.robots  # the label is free for a new robot
     with pytest.raises(RobotClosedError):
         tiago.observe()
 
