@@ -25,9 +25,6 @@ from rich.table import Table
 console = Console()
 err_console = Console(stderr=True)
 
-# The scene file gives no range for the patient; skills are tested with the patient shifted
-# within +-5 cm on the mattress and turned +-0.1 rad (documented in control/skills/README.md).
-PATIENT_RANDOMIZE = {"xy": 0.05, "yaw": 0.1}
 ROBOT_OF_SKILL = {
     "g1": ("stand", "wave", "demonstrate_exercise", "reach"),
     "allegro": ("power_grasp", "pinch_grasp", "release"),
@@ -140,8 +137,8 @@ def care_room_config(
     config = copy.deepcopy(config)
     config["robots"] = {k: v for k, v in config["robots"].items() if k in set(keep_robots)}
     patient = config["robots"].get("patient")
-    if patient is not None and randomize_patient and not patient.get("randomize"):
-        patient["randomize"] = dict(PATIENT_RANDOMIZE)
+    if patient is not None and not randomize_patient:
+        patient.pop("randomize", None)  # the scene file's range (+-5 cm, +-0.1 rad) is the default
     return config
 
 

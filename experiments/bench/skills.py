@@ -8,8 +8,7 @@ Run from the repository root::
     python experiments/bench/skills.py --skills pick,place --trials 3
 
 Every trial loads the care room with ``randomize=True`` and seed = trial index: objects jitter
-within the scene file's ranges, TIAGo's start pose too, and the patient within
-``tianji.cli_skills.PATIENT_RANDOMIZE`` (the scene file gives the patient no range). Each
+within the scene file's ranges, TIAGo's start pose and the patient too. Each
 skill starts from the state its preconditions ask for (set up by teleporting, or by running
 the skills before it, as listed in SCENARIOS). Physics at 120 Hz under the 60 Hz control
 rate unless ``--full-physics``.
