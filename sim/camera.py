@@ -44,8 +44,16 @@ class CameraIntrinsics:
         return np.array([[f, 0.0, self.width / 2], [0.0, f, self.height / 2], [0.0, 0.0, 1.0]])
 
     def projection_gl(self) -> list[float]:
-        """PyBullet/OpenGL projection matrix matching :attr:`matrix`."""
-        return list(pb.computeProjectionMatrixFOV(self.fov_deg, self.width / self.height, self.near, self.far))
+        """PyBullet/OpenGL projection matrix matching :attr:`matrix`.
+
+        PyBullet's renderer samples pixel centres half a pixel off the OpenGL convention
+        (measured: drawn +0.5 px in x, -0.5 px in y). The projection is shifted by half a
+        pixel so the image agrees with K, whose principal point is the image centre.
+        """
+        proj = list(pb.computeProjectionMatrixFOV(self.fov_deg, self.width / self.height, self.near, self.far))
+        proj[8] += 1.0 / self.width  # column-major: row 0, column 2 (x offset in NDC)
+        proj[9] += 1.0 / self.height  # row 1, column 2 (y offset in NDC)
+        return proj
 
 
 def look_at(
