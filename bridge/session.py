@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -98,6 +99,26 @@ class ServerSockets:
     state_port: int
     endpoint: str  # where a client on this host connects
     state_endpoint: str
+
+
+def free_port_pair(host: str = "127.0.0.1", tries: int = 50) -> int:
+    """A port P with P and P + 1 both free on ``host``: the server binds requests on P, state on P + 1.
+
+    For launching a server in another process on a known endpoint (``--bind tcp://host:P``);
+    in-process servers can bind port 0 instead. The ports can still be taken before that
+    process binds them, so callers retry on a bind error.
+    """
+    for _ in range(tries):
+        with socket.socket() as first:
+            first.bind((host, 0))
+            port = first.getsockname()[1]
+            with socket.socket() as second:
+                try:
+                    second.bind((host, port + 1))
+                except OSError:
+                    continue
+            return port
+    raise BridgeError(f"no free pair of adjacent ports on {host} after {tries} tries")
 
 
 def open_sockets(cfg: ServerConfig) -> ServerSockets:

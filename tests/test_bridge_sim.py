@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ import pytest
 
 from tianji.bridge.client import RemoteRobot
 from tianji.bridge.protocol import BridgeConnectionError
+from tianji.bridge.session import free_port_pair
 from tianji.control import (
     Command,
     ControlLoop,
@@ -31,21 +31,6 @@ from tianji.control import (
 RATE = 100.0
 WATCHDOG = 0.1
 GOAL = {"arm_1_joint": 1.0, "arm_2_joint": -0.6, "arm_4_joint": 1.2, "torso_lift_joint": 0.2}
-
-
-def free_port_pair() -> int:
-    """A port P with P and P + 1 free on 127.0.0.1 (bounded search)."""
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port pair on 127.0.0.1")
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ import importlib.metadata
 import os
 import platform
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from tianji.bridge import protocol
 from tianji.bridge.auth import keygen, load_public, make_client_socket
 from tianji.bridge.client import RemoteRobot
 from tianji.bridge.protocol import BridgeConnectionError
+from tianji.bridge.session import free_port_pair
 from tianji.control.robot import Command
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,21 +72,6 @@ ECHO = textwrap.dedent(
     ctx.destroy(linger=0)
     """
 )
-
-
-def free_port_pair() -> int:
-    """A port P with P and P + 1 free on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port pair on 127.0.0.1")
 
 
 class Keys:
