@@ -84,7 +84,14 @@ class BridgeServer:
                     "the safety filter's workspace box needs kinematics, and this driver gives none: pass"
                     " kinematics=Kinematics.for_spec(urdf, spec) to BridgeServer, or serve without a workspace"
                 )
-            self.safe = SafeRobot(robot, limits, kinematics=kinematics)
+            person_force = None
+            if isinstance(robot, Driver) and robot.person_force() is not None:
+                driver = robot
+
+                def person_force() -> float:
+                    return float(driver.person_force() or 0.0)
+
+            self.safe = SafeRobot(robot, limits, kinematics=kinematics, person_force=person_force)
             self._setup_sockets()
         except BaseException:
             if self._owns_driver:
@@ -104,6 +111,7 @@ class BridgeServer:
         self.drops: Counter[str] = Counter()  # rejected or dropped requests by error code
         self.events: deque[dict[str, Any]] = deque(maxlen=1000)
         self.tick_times: deque[float] = deque(maxlen=10000)
+        self._busy: deque[tuple[float, float]] = deque(maxlen=16)  # (start, end) of blocking camera renders
         self._closed = False
         if self.recorder:
             self._record("tx", "spec", protocol.encode(self._msg("spec", robot=protocol.spec_to_wire(self.safe.spec))))
@@ -391,6 +399,7 @@ class BridgeServer:
             code, what = (E_DUPLICATE, "a duplicate") if seq == c.last_seq else (E_OUT_OF_ORDER, "out of order")
             raise BridgeError(f"request seq {seq} is {what} (last accepted {c.last_seq}); dropped", code)
         age = c.delay.age(now, float(msg["t"]))
+        age -= self._busy_overlap(now - age, now)  # the time this thread could not read it is not the link's delay
         if age > self.config.max_age:
             c.last_seq = seq
             raise BridgeError(
@@ -400,6 +409,10 @@ class BridgeServer:
             )
         c.last_seq = seq
         return c
+
+    def _busy_overlap(self, start: float, end: float) -> float:
+        """Seconds of [start, end] this thread spent blocked serving camera frames (the latest intervals)."""
+        return sum(max(0.0, min(end, b) - max(start, a)) for a, b in self._busy)
 
     # ------------------------------------------------------------- requests
     def _on_hello(self, identity: bytes, msg: dict[str, Any], now: float) -> None:
@@ -500,7 +513,16 @@ class BridgeServer:
         names = protocol.field(msg, "names", list)
         if not all(isinstance(n, str) for n in names) or len(names) > 8:
             raise ProtocolError("field 'names' must list at most 8 camera names (see robot.sensors)")
+        started = time.monotonic()
         obs = self.robot.observe(tuple(names))
+        # A simulator renders in this thread (0.1-0.3 s for a room): requests wait unread meanwhile. The
+        # watchdog and the staleness check count only the time spent listening, so a camera request
+        # does not trip them; simulated time does not advance while rendering either.
+        ended = time.monotonic()
+        self._busy.append((started, ended))
+        c = self._controller
+        if c is not None:
+            c.last_valid += ended - started
         frames = [
             {
                 "name": f.name,

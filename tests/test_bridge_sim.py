@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -33,9 +34,9 @@ WATCHDOG = 0.1
 GOAL = {"arm_1_joint": 1.0, "arm_2_joint": -0.6, "arm_4_joint": 1.2, "torso_lift_joint": 0.2}
 
 
-@pytest.fixture
-def sim_server() -> Iterator[str]:
-    """``tianji bridge serve --robot sim:tiago`` in a subprocess; yields its endpoint."""
+@contextmanager
+def served(driver: str, rate: float = RATE, watchdog: float = WATCHDOG) -> Iterator[str]:
+    """``tianji bridge serve --robot DRIVER`` in a subprocess; yields its endpoint once it answers."""
     port = free_port_pair()
     endpoint = f"tcp://127.0.0.1:{port}"
     cmd = [
@@ -44,15 +45,15 @@ def sim_server() -> Iterator[str]:
         "from tianji.cli_bridge import bridge_app; bridge_app()",
         "serve",
         "--robot",
-        "sim:tiago",
+        driver,
         "--rate",
-        str(RATE),
+        str(rate),
         "--bind",
         endpoint,
         "--watchdog",
-        str(WATCHDOG),
+        str(watchdog),
         "--duration",
-        "120",
+        "240",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -74,6 +75,13 @@ def sim_server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+@pytest.fixture
+def sim_server() -> Iterator[str]:
+    """``tianji bridge serve --robot sim:tiago`` (TIAGo alone on a floor) at 100 Hz."""
+    with served("sim:tiago") as endpoint:
+        yield endpoint
 
 
 def run_trajectory(robot, stepper: Callable[[], None] | None) -> np.ndarray:
@@ -160,3 +168,37 @@ def test_sim_driver_serves_a_workspace_box() -> None:
     with BridgeServer(driver, ServerConfig(bind="tcp://127.0.0.1:0", safety=limits)) as server:
         assert server.safe.kinematics is not None
         assert server.safe.spec.dof == driver.spec.dof
+
+
+CARE_DRIVER = "sim:tiago?scene=care_room&robots=tiago,patient&physics=120"
+
+
+def tianji_cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """The ``tianji`` command in a fresh process (as a user runs it), output captured."""
+    cmd = [sys.executable, "-c", "from tianji.cli import main; main()", *args]
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_skill_cli_through_the_bridge_matches_in_process() -> None:
+    """``tianji skill look_at --robot tcp://...`` against the served care room, with perception on the head
+    camera (frames over the bridge), succeeds like the in-process run on the simulator's ground truth."""
+    local = tianji_cli("skill", "look_at", "--arg", "target=cup")
+    assert local.returncode == 0, local.stdout + local.stderr
+    with served(CARE_DRIVER, rate=60.0) as endpoint:
+        remote = tianji_cli("skill", "look_at", "--arg", "target=cup", "--robot", endpoint)
+    assert remote.returncode == 0, remote.stdout + remote.stderr
+    for run in (local, remote):
+        assert "succeeded" in run.stdout and "looking at 'cup'" in run.stdout
+        error = float(run.stdout.split("angle_error:")[1].split()[0])
+        assert error < 0.03  # rad off the camera axis
+    assert endpoint in remote.stdout
+
+
+def test_skill_cli_rejects_a_bad_robot_option_and_sim_only_options_over_the_bridge() -> None:
+    bad = tianji_cli("skill", "look_at", "--arg", "target=cup", "--robot", "udp://1.2.3.4:5")
+    assert bad.returncode == 2
+    assert "--robot must be 'sim'" in bad.stderr and "tcp://HOST:PORT" in bad.stderr
+    mixed = tianji_cli("skill", "pick", "--arg", "object=cup", "--robot", "tcp://127.0.0.1:9", "--at", "dining_table")
+    assert mixed.returncode == 2
+    assert "--at" in mixed.stderr and "served robot starts where it is" in mixed.stderr

@@ -162,7 +162,7 @@ def care_session(
     from tianji.control.safety import SafeRobot, SafetyLimits
     from tianji.control.skills import SkillContext, SkillRunner
     from tianji.sim import World, WorldConfig, scene
-    from tianji.sim.grasp import GraspAssist, drop_link_collisions, person_contact_force
+    from tianji.sim.care_wiring import PERSON_FORCE_LIMIT, wire_care_robot
     from tianji.sim.occupancy import room_occupancy
     from tianji.sim.registry import get_robot
 
@@ -184,21 +184,12 @@ def care_session(
     except BaseException:
         world.close()
         raise
-    patient = care.robots.get("patient")
-    assist = None
-    if robot == "tiago":
-        drop_link_collisions(world, sim_robot)
-        movable = {
-            n: o.body_id for n, o in care.objects.items() if not o.fixed and o.position()[2] > 0.1
-        }  # things on furniture
-        assist = GraspAssist(world, sim_robot, movable)
+    wiring = wire_care_robot(care, sim_robot)
+    assist, person_force = wiring.assist, wiring.person_force
     desc = get_robot("allegro" if robot == "allegro" else robot)
     kin = Kinematics.for_spec(desc.urdf_path(), sim_robot.spec)
 
-    def person_force() -> float:
-        return 0.0 if patient is None else person_contact_force(world, sim_robot, patient, assist)
-
-    safe = SafeRobot(sim_robot, SafetyLimits(person_force_limit=10.0), person_force=person_force)
+    safe = SafeRobot(sim_robot, SafetyLimits(person_force_limit=PERSON_FORCE_LIMIT), person_force=person_force)
     occupancy = room_occupancy(care, exclude=(robot,)) if robot == "tiago" else None
     context = SkillContext(kinematics=kin, occupancy=occupancy, contact_force=person_force)
     session = CareSession(care, sim_robot, safe, context, None, assist, robot, extra)
@@ -242,7 +233,9 @@ def robot_for(name: str) -> str:
 def skill(
     name: Annotated[str, typer.Argument(help="Skill name, e.g. pick, navigate_to, wave (see --list).")] = "",
     arg: Annotated[list[str] | None, typer.Option("--arg", "-a", help="Parameter key=value (repeatable).")] = None,
-    robot: Annotated[str, typer.Option(help="'sim' (the care room); 'tcp://host:port' comes with the bridge.")] = "sim",
+    robot: Annotated[
+        str, typer.Option(help="'sim' (the care room in process) or 'tcp://HOST:PORT' (a robot served by the bridge).")
+    ] = "sim",
     gui: Annotated[bool, typer.Option(help="Open the PyBullet window (needs a display).")] = False,
     record: Annotated[Path | None, typer.Option(help="Write an mp4 from the room camera.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -263,16 +256,21 @@ def skill(
     if list_skills or not name:
         _print_skills()
         return
-    if robot != "sim":
-        err_console.print(
-            f"[bold red]error:[/bold red] robot '{robot}' is not available yet: only --robot sim works now;"
-            " tcp://host:port will connect through the ZeroMQ bridge once it exists"
-        )
-        raise typer.Exit(code=2)
+    from tianji.remote import check_robot_option, is_remote, remote_session
+
     try:
+        check_robot_option(robot)
         params = _parse_args(arg or [])
         which = robot_for(name)
-        session = care_session(which, seed=seed, randomize=randomize, gui=gui, realtime=gui)
+        if is_remote(robot):
+            if at or holding or record is not None or gui or randomize:
+                raise ValueError(
+                    "--at, --holding, --record, --gui and --randomize set up the in-process simulator;"
+                    " with --robot tcp://... the served robot starts where it is (drop those options)"
+                )
+            session = remote_session(robot)
+        else:
+            session = care_session(which, seed=seed, randomize=randomize, gui=gui, realtime=gui)
     except (SkillError, TianjiError, ValueError) as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc}")
         raise typer.Exit(code=2) from None
@@ -282,16 +280,17 @@ def skill(
             session.start_at(at)
         if holding:
             session.give(holding)
-        if record is not None:
+        if record is not None:  # in-process only (checked above)
             cam = session.scene.camera("room")
             session.world.start_recording(record, cam.pose, cam.intrinsics)
-        console.print(f"[bold]{name}[/bold] {params or ''} on {which} (seed {seed})")
+        where = robot if is_remote(robot) else f"seed {seed}"
+        console.print(f"[bold]{name}[/bold] {params or ''} on {session.robot_label} ({where})")
         result = session.runner.run(skill_obj)
     except (SkillError, TianjiError, ValueError, RuntimeError) as exc:
         session.close()
         err_console.print(f"[bold red]error:[/bold red] {exc}")
         raise typer.Exit(code=2) from None
-    videos = session.world.stop_recording()
+    videos = [] if is_remote(robot) else session.world.stop_recording()
     session.close()
     _print_result(result, videos)
     if not result.succeeded:

@@ -55,6 +55,14 @@ class Driver(Robot):
         """
         return None
 
+    def person_force(self) -> float | None:
+        """Contact force (N) between the robot and a person, for the safety filter's person-force limit.
+
+        Default None: the driver has no such sensor and the server applies no person-force limit.
+        A driver that returns a number here gets its commands stopped above ``person_force_limit``.
+        """
+        return None
+
     def close(self) -> None:
         """Same as :meth:`disconnect`."""
         self.disconnect()

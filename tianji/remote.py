@@ -1,0 +1,109 @@
+"""``--robot tcp://HOST:PORT`` for the CLI: skills driven through the ZeroMQ bridge instead of the in-process simulator.
+
+:func:`remote_session` connects a :class:`~tianji.bridge.client.RemoteRobot` and wires it the way
+:func:`tianji.cli_skills.care_session` wires the simulator, so ``tianji skill`` and ``tianji do``
+run the same skills against either:
+
+- **robot**: the served robot, behind a client-side :class:`~tianji.control.SafeRobot` (the server
+  applies its own filter too, with the patient-force limit where the driver measures it);
+- **world state**: perception on the robot's head camera (frames come over the bridge), because the
+  client cannot see the simulator's ground truth, exactly as on hardware;
+- **floor map**: the scene's furniture, from the scene file (the room's known layout);
+- **kinematics**: the robot's URDF, looked up by the name in the served spec.
+
+The skill loop runs in real time at the served robot's control rate (the server steps the
+simulation, or the hardware moves, on its own clock). CurveZMQ keys come from the environment:
+``TIANJI_SERVER_KEY`` (the server's public ``.key`` file) and ``TIANJI_CLIENT_KEY`` (this
+client's ``.key_secret``); both unset means a plain connection (loopback servers allow that).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tianji.control.errors import TianjiError
+
+SERVER_KEY_ENV = "TIANJI_SERVER_KEY"
+CLIENT_KEY_ENV = "TIANJI_CLIENT_KEY"
+
+
+def is_remote(robot: str) -> bool:
+    """Whether a ``--robot`` value names a bridge endpoint (``tcp://HOST:PORT``) rather than the simulator."""
+    return robot.startswith("tcp://")
+
+
+def check_robot_option(robot: str) -> None:
+    """A clear error for a ``--robot`` value that is neither ``sim`` nor ``tcp://HOST:PORT``."""
+    if robot != "sim" and not is_remote(robot):
+        raise ValueError(
+            f"--robot must be 'sim' (the in-process simulator) or 'tcp://HOST:PORT' (a robot served by"
+            f" `tianji bridge serve`), got {robot!r}"
+        )
+
+
+@dataclass
+class RemoteSession:
+    """A served robot wired for skills; the fields mirror :class:`tianji.cli_skills.CareSession`."""
+
+    robot: Any  # RemoteRobot
+    safe: Any  # client-side SafeRobot
+    context: Any  # SkillContext
+    runner: Any  # SkillRunner, real time
+    world_state: Callable[[], Any]  # perception on the head camera
+    robot_label: str = "tiago"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Say goodbye to the server (it holds the robot) and release the sockets."""
+        self.robot.close()
+
+
+def remote_session(
+    endpoint: str, *, scene: str = "care_room", camera: str = "head", timeout: float = 5.0
+) -> RemoteSession:
+    """Connect to ``endpoint`` as the controller and wire the robot for skills (module doc)."""
+    from tianji.bridge.client import RemoteRobot
+    from tianji.control.kinematics import Kinematics
+    from tianji.control.safety import SafeRobot, SafetyLimits
+    from tianji.control.skills import SkillContext, SkillRunner
+    from tianji.perception.source import PerceivedWorld
+    from tianji.sim.registry import get_robot
+
+    server_key, client_key = os.environ.get(SERVER_KEY_ENV), os.environ.get(CLIENT_KEY_ENV)
+    # before taking control: loading the map takes seconds, and a silent controller trips the watchdog
+    floor_map = scene_floor_map(scene, exclude=("tiago",))
+    # a simulator server renders camera frames in its control thread (0.1-0.3 s in the care room), during
+    # which no state comes: allow for that rather than calling the link lost
+    robot = RemoteRobot(endpoint, timeout=timeout, state_timeout=2.0, server_key=server_key, client_key=client_key)
+    try:
+        spec = robot.spec
+        try:
+            desc = get_robot(spec.name)
+        except TianjiError as exc:
+            raise TianjiError(
+                f"the robot served at {endpoint} is '{spec.name}', which has no model here to plan with: {exc}"
+            ) from None
+        kinematics = Kinematics.for_spec(desc.urdf_path(), spec)
+        safe = SafeRobot(robot, SafetyLimits())
+        occupancy = floor_map if spec.name == "tiago" else None
+        context = SkillContext(kinematics=kinematics, occupancy=occupancy)
+        world_state = PerceivedWorld(robot, scene, camera)
+        runner = SkillRunner(safe, world_state, realtime=True)
+    except BaseException:
+        robot.close()
+        raise
+    return RemoteSession(robot, safe, context, runner, world_state, robot_label=spec.name)
+
+
+def scene_floor_map(scene: str, exclude: tuple[str, ...] = ("tiago",)) -> Any:
+    """The floor occupancy map of a scene's furniture and people, built from its scene file in a private World."""
+    from tianji.sim import World, WorldConfig
+    from tianji.sim import scene as scenes
+    from tianji.sim.occupancy import room_occupancy
+
+    with World(WorldConfig()) as world:
+        loaded = scenes.load(scene, world=world)
+        return room_occupancy(loaded, exclude=exclude)
