@@ -123,7 +123,7 @@ def test_sb3_vectorized_with_two_workers() -> None:
 
     venv = make_vec_env("tianji.sim:tianji/AllegroReach-v0", n_envs=2, seed=0, vec_env_cls=SubprocVecEnv)
     obs = venv.reset()
-    assert obs["observation"].shape == (2, 44)
+    assert obs["observation"].shape == (2, 60)
     obs, rewards, _, infos = venv.step(np.zeros((2, 16), dtype=np.float32))
     assert rewards.shape == (2,) and "is_success" in infos[0]
     venv.close()

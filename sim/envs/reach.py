@@ -47,7 +47,7 @@ class GoalReachEnv(TianjiEnv):
         inf = np.inf
         return spaces.Dict(
             {
-                "observation": self._box(-inf, inf, 2 * n + g),
+                "observation": self._box(-inf, inf, 3 * n + g),
                 "achieved_goal": self._box(-inf, inf, g),
                 "desired_goal": self._box(-inf, inf, g),
             }
@@ -82,7 +82,11 @@ class GoalReachEnv(TianjiEnv):
     def _observe_state(self) -> dict[str, np.ndarray]:
         obs = self.robot.observe()
         achieved = np.concatenate([obs.ee_poses[p][:3] for p in self.points]).astype(np.float32)
-        state = np.concatenate([obs.joint_positions[self._joint_idx], obs.joint_velocities[self._joint_idx], achieved])
+        idx = self._joint_idx
+        # the targets are part of the state: actions move them, and a target that ran ahead of a joint the
+        # motor cannot move (saturated against gravity) is invisible in the positions alone
+        targets = self.robot.position_targets[idx]
+        state = np.concatenate([obs.joint_positions[idx], obs.joint_velocities[idx], targets, achieved])
         return {"observation": state.astype(np.float32), "achieved_goal": achieved, "desired_goal": self.goal.copy()}
 
     def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
@@ -114,8 +118,9 @@ class TiagoReachEnv(GoalReachEnv):
     ===================  ==========================================================================
     Action               Box(-1, 1, (8,)): change of the position target of torso_lift_joint (m)
                          and arm_1..arm_7_joint (rad), 0.05 per control step at |a| = 1.
-    Observation          Dict; ``observation`` (19,): joint positions (8, m/rad), joint velocities
-                         (8, m/s rad/s), gripper position (3, m, world frame);
+    Observation          Dict; ``observation`` (27,): joint positions (8, m/rad), joint velocities
+                         (8, m/s rad/s), joint position targets (8, m/rad: what the actions
+                         move), gripper position (3, m, world frame);
                          ``achieved_goal`` (3,): gripper position; ``desired_goal`` (3,): goal (m).
                          With ``obs_mode="rgb"``/``"rgbd"`` also ``rgb`` (84x84x3 uint8) and ``depth``
                          (84x84x1 float32, m) from the head camera.
@@ -151,8 +156,9 @@ class AllegroReachEnv(GoalReachEnv):
     ===================  ==========================================================================
     Action               Box(-1, 1, (16,)): change of the position target of joint_0.0..joint_15.0
                          (rad), 0.05 per control step at |a| = 1.
-    Observation          Dict; ``observation`` (44,): joint positions (16, rad), joint velocities
-                         (16, rad/s), fingertip positions (12, m: index, middle, ring, thumb);
+    Observation          Dict; ``observation`` (60,): joint positions (16, rad), joint velocities
+                         (16, rad/s), joint position targets (16, rad), fingertip positions (12,
+                         m: index, middle, ring, thumb);
                          ``achieved_goal`` (12,): fingertips; ``desired_goal`` (12,): goals (m).
                          With ``obs_mode="rgb"``/``"rgbd"`` also ``rgb``/``depth`` from a fixed
                          camera looking at the hand.
