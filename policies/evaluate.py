@@ -77,6 +77,7 @@ class EvalResult:
     std_return: float
     success_rate: float
     mean_length: float
+    robot: str = "sim"  # where it ran: the simulated env, or a served robot's tcp:// endpoint
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, for JSON."""
@@ -84,13 +85,36 @@ class EvalResult:
 
 
 def evaluate(
-    run_or_model: str | Path, episodes: int = 20, seed: int = 100_000, deterministic: bool = True
+    run_or_model: str | Path,
+    episodes: int = 20,
+    seed: int = 100_000,
+    deterministic: bool = True,
+    robot: str = "sim",
 ) -> EvalResult:
-    """Run ``episodes`` episodes with seeds ``seed``, ``seed + 1``, ... and summarize them."""
+    """Run ``episodes`` episodes with seeds ``seed``, ``seed + 1``, ... and summarize them.
+
+    ``robot="sim"`` uses the simulated environment; ``"tcp://HOST:PORT"`` runs the task on the robot
+    served there, in real time (reach tasks only, see :mod:`tianji.policies.robot_env`).
+    """
     if episodes < 1:
         raise ConfigError(f"episodes must be at least 1, got {episodes}")
     policy = load_policy(run_or_model)
-    env = policy.make_env()
+    remote = None
+    if robot == "sim":
+        env = policy.make_env()
+    elif robot.startswith("tcp://"):
+        from tianji.bridge.client import RemoteRobot
+        from tianji.policies.robot_env import RobotReachEnv
+
+        remote = RemoteRobot(robot)
+        try:
+            reward_type = str(policy.config.env_kwargs.get("reward_type", "dense"))
+            env = RobotReachEnv(env_id(policy.config.env), remote, reward_type=reward_type)
+        except BaseException:
+            remote.close()
+            raise
+    else:
+        raise ConfigError(f"robot must be 'sim' or 'tcp://HOST:PORT' (a served robot), got {robot!r}")
     returns, lengths, successes = [], [], []
     try:
         for i in range(episodes):
@@ -106,6 +130,8 @@ def evaluate(
             successes.append(bool(info.get("is_success", False)))
     finally:
         env.close()
+        if remote is not None:
+            remote.close()
     return EvalResult(
         env=env_id(policy.config.env),
         algo=policy.config.algo,
@@ -116,6 +142,7 @@ def evaluate(
         std_return=float(np.std(returns)),
         success_rate=float(np.mean(successes)),
         mean_length=float(np.mean(lengths)),
+        robot=robot,
     )
 
 

@@ -202,3 +202,40 @@ def test_skill_cli_rejects_a_bad_robot_option_and_sim_only_options_over_the_brid
     mixed = tianji_cli("skill", "pick", "--arg", "object=cup", "--robot", "tcp://127.0.0.1:9", "--at", "dining_table")
     assert mixed.returncode == 2
     assert "--at" in mixed.stderr and "served robot starts where it is" in mixed.stderr
+
+
+def test_eval_of_a_trained_reach_policy_through_the_bridge(tmp_path) -> None:
+    """``tianji eval RUN --robot tcp://...`` runs the trained TiagoReach policy on the served TIAGo in real time."""
+    import json
+
+    import yaml
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "env": "tianji/TiagoReach-v0",
+                "algo": "sac",
+                "timesteps": 200,
+                "env_kwargs": {"reward_type": "sparse"},
+                "her": {"n_sampled_goal": 2, "goal_selection_strategy": "future"},
+                "policy_kwargs": {"net_arch": [32, 32]},
+                "hyperparams": {"learning_starts": 100, "batch_size": 32, "buffer_size": 5000},
+                "eval": {"freq": 1000, "episodes": 1, "seed": 10},
+            }
+        )
+    )
+    runs = tmp_path / "runs"
+    trained = tianji_cli("train", "TiagoReach-v0", "--config", str(config), "--runs", str(runs), "--no-progress")
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    (run,) = (runs / "TiagoReach-v0").glob("*/*")
+    out = tmp_path / "eval.json"
+    with served("sim:tiago", rate=100.0) as endpoint:
+        result = tianji_cli("eval", str(run), "--episodes", "2", "--robot", endpoint, "--json", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(out.read_text())
+    assert data["robot"] == endpoint and data["episodes"] == 2 and data["env"] == "tianji/TiagoReach-v0"
+    assert data["mean_length"] == 100  # two full real-time episodes of 100 steps
+    assert -100.0 <= data["mean_return"] <= 0.0  # sparse: -1 per step until within 2 cm
+    bad = tianji_cli("eval", str(run), "--episodes", "1", "--robot", "udp://x")
+    assert bad.returncode == 2 and "tcp://HOST:PORT" in bad.stderr

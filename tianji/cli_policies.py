@@ -75,13 +75,16 @@ def eval_policy(
     episodes: Annotated[int, typer.Option(help="Number of seeded episodes.")] = 20,
     seed: Annotated[int, typer.Option(help="First episode seed.")] = 100_000,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON here.")] = None,
+    robot: Annotated[
+        str, typer.Option(help="'sim' (the simulated env) or 'tcp://HOST:PORT': the task on a served robot, real time.")
+    ] = "sim",
 ) -> None:
     """Evaluate a policy: mean and std of return, success rate."""
     from tianji.cli import friendly_errors
     from tianji.policies.evaluate import evaluate, save_eval
 
     with friendly_errors():
-        result = evaluate(run_or_model, episodes=episodes, seed=seed)
+        result = evaluate(run_or_model, episodes=episodes, seed=seed, robot=robot)
     table = Table(title=f"{result.env} {result.algo.upper()}, {result.episodes} episodes from seed {result.seed}")
     for column in ("mean return", "std", "success rate", "mean length"):
         table.add_column(column, justify="right")
