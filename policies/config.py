@@ -55,6 +55,7 @@ class TrainConfig:
     n_envs: int = 1
     seed: int = 0
     device: str = "cpu"
+    torch_threads: int = 1  # CPU threads for torch: small MLPs gain nothing from more, and the envs need the cores
     policy: str | None = None  # default: MultiInputPolicy for Dict observations, else MlpPolicy
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     policy_kwargs: dict[str, Any] = field(default_factory=dict)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import torch
 import yaml
 from stable_baselines3 import PPO, SAC, TD3, HerReplayBuffer
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -146,6 +147,9 @@ def train(
     progress: bool = True,
 ) -> RunResult:
     """Train per ``config``; with ``resume``, continue the run in that folder from its last checkpoint."""
+    if config.torch_threads < 1:
+        raise ConfigError(f"torch_threads must be at least 1, got {config.torch_threads}")
+    torch.set_num_threads(config.torch_threads)
     run_dir = resume if resume is not None else new_run_dir(runs_root, config)
     if resume is None:
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
