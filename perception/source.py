@@ -16,10 +16,10 @@ from collections.abc import Callable
 import numpy as np
 
 from tianji.control.errors import UnknownNameError
-from tianji.control.robot import Robot
+from tianji.control.robot import CameraFrame, Observation, Robot
 from tianji.control.world_state import WorldState
 from tianji.perception.detection import PerceptionResult
-from tianji.perception.geometry import quat_matrix, yaw_of
+from tianji.perception.geometry import quat_matrix, transform, yaw_of
 from tianji.perception.pipeline import Perception
 from tianji.perception.scene_map import SceneMap
 from tianji.perception.world_builder import WorldStateBuilder
@@ -54,6 +54,14 @@ class PerceivedWorld:
         self.builder = builder or WorldStateBuilder(self.perception.map)
         self.period = period
         self.last_result: PerceptionResult | None = None
+        self.last_frame: CameraFrame | None = None  # the image last_result came from (for overlays, videos)
+        self.grasp = GraspBelief(on_move=self._move_track)
+
+    def _move_track(self, name: str, position: np.ndarray, timestamp: float) -> None:
+        """Keep the tracker's estimate of a held object with the hand (no jump when it is seen again)."""
+        track = self.builder.objects.get(name)
+        if track is not None:
+            track.position, track.last_seen = position.copy(), max(track.last_seen, timestamp)
 
     def __call__(self) -> WorldState:
         """Observe, perceive (when ``period`` has passed), fuse; the state reflects everything seen so far."""
@@ -63,13 +71,70 @@ class PerceivedWorld:
         last = self.last_result
         if last is not None and 0.0 <= obs.timestamp - last.timestamp < self.period - 1e-9:
             self.builder.robot_pose = robot_pose
-            return self.builder.world_state(max(self.builder.time, float(obs.timestamp)))
+            state = self.builder.world_state(max(self.builder.time, float(obs.timestamp)))
+            return self.grasp.apply(state, obs)
         obs = self.robot.observe(cameras=[self.camera])
         result = self.perception.process(
             obs.cameras[self.camera], robot_xy=(base[0], base[1]), furniture_poses=self.builder.furniture_poses()
         )
         self.last_result = result
-        return self.builder.update(result, robot_pose)
+        self.last_frame = obs.cameras[self.camera]
+        return self.grasp.apply(self.builder.update(result, robot_pose), obs)
+
+
+class GraspBelief:
+    """What the robot holds, from its own grasp: the camera rarely sees an object once it is in the hand.
+
+    When the gripper closes (its opening falls from fully open) with a tracked object within
+    ``reach`` of the grasp frame, that object is taken to be held: from then on its position in
+    the world state follows the grasp frame at the offset it had, until the gripper opens again,
+    where it is left. This is the belief a manipulation stack keeps about an attached object
+    (the hand's own sensing), not a detection; the world state marks it ``source="grasp"``.
+    """
+
+    def __init__(
+        self,
+        frame: str = "gripper",
+        reach: float = 0.15,
+        open_above: float = 0.9,
+        on_move: Callable[[str, np.ndarray, float], None] | None = None,
+    ) -> None:
+        self.frame = frame
+        self.on_move = on_move  # (name, position, time): tell a tracker where the held object went
+        self.reach = reach
+        self.open_above = open_above
+        self.held: str | None = None
+        self._offset: np.ndarray | None = None  # object position in the grasp frame
+        self._was_open = True
+
+    def apply(self, state: WorldState, obs: Observation) -> WorldState:
+        """``state`` with the held object moved to the hand (and the belief updated from ``obs``)."""
+        grip = obs.ee_poses.get(self.frame)
+        if grip is None or obs.gripper is None:
+            return state
+        pose = transform(quat_matrix(np.asarray(grip[3:7], dtype=float)), np.asarray(grip[:3], dtype=float))
+        is_open = float(obs.gripper) > self.open_above
+        if is_open:
+            self.held, self._offset = None, None
+        elif self._was_open and self.held is None:  # closing now: take the nearest object within reach
+            near = [
+                (float(np.linalg.norm(o.position - pose[:3, 3])), name)
+                for name, o in state.objects.items()
+                if o.source != "map"
+            ]
+            near = [n for n in near if n[0] <= self.reach]
+            if near:
+                self.held = min(near)[1]
+                obj = state.objects[self.held].position
+                self._offset = np.linalg.solve(pose, np.append(obj, 1.0))[:3]
+        self._was_open = is_open
+        if self.held is not None and self.held in state.objects and self._offset is not None:
+            held = state.objects[self.held]
+            held.position = (pose @ np.append(self._offset, 1.0))[:3]
+            held.source, held.timestamp = "grasp", float(obs.timestamp)
+            if self.on_move is not None:
+                self.on_move(self.held, held.position, float(obs.timestamp))
+        return state
 
 
 def world_state_source(

@@ -17,7 +17,7 @@ runner = CliRunner()
 def test_version_and_help() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and __version__ in result.output
-    for command in ([], ["robots"], ["show"], ["demo"]):
+    for command in ([], ["robots"], ["show"], ["showcase"], ["demo"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
 
@@ -49,8 +49,8 @@ def test_show_unknown_target_is_a_plain_error(tmp_path: Path) -> None:
     assert "neither a robot nor a scene" in result.output and "Traceback" not in result.output
 
 
-def test_demo_writes_a_picture_and_a_video(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--seconds", "0.5", "--out", str(tmp_path)])
+def test_showcase_writes_a_picture_and_a_video(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["showcase", "--seconds", "0.5", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     (run,) = tmp_path.iterdir()
     assert imageio.imread(run / "scene.png").shape == (480, 640, 3)

@@ -83,7 +83,7 @@ def show(
 
 
 @app.command()
-def demo(
+def showcase(
     seconds: Annotated[float, typer.Option(help="Simulated seconds.")] = 10.0,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same run).")] = 0,
     randomize: Annotated[
@@ -93,10 +93,10 @@ def demo(
     gui: Annotated[bool, typer.Option(help="Open the PyBullet window (needs a display).")] = False,
     scene: Annotated[str, typer.Option(help="Scene name or .yaml file.")] = "care_room",
 ) -> None:
-    """Run the care-room demo headless and write a picture and a video."""
+    """Show a scene: every robot holds its pose for a while; writes a picture and a video."""
     from tianji.sim.showcase import run_scene_demo
 
-    console.print(f"[bold]Tianji demo[/bold]: scene [cyan]{scene}[/cyan], {seconds:g} s simulated, seed {seed}")
+    console.print(f"[bold]Tianji showcase[/bold]: scene [cyan]{scene}[/cyan], {seconds:g} s simulated, seed {seed}")
     with (
         friendly_errors(),
         Progress(
@@ -144,7 +144,7 @@ def friendly_errors() -> Iterator[None]:
 
 def _register_commands() -> None:
     """Commands that live in their own modules, registered on the one app."""
-    from tianji import cli_perception, cli_policies, cli_skills
+    from tianji import cli_demo, cli_perception, cli_planner, cli_policies, cli_skills
     from tianji.cli_bridge import bridge_app
 
     app.command(name="train")(cli_policies.train)
@@ -154,6 +154,11 @@ def _register_commands() -> None:
     app.command(name="zoo")(cli_policies.zoo)
     app.command(name="skill")(cli_skills.skill)
     app.command(name="perceive")(cli_perception.perceive)
+    app.command(name="plan")(cli_planner.plan)
+    app.command(name="do")(cli_planner.do)
+    app.command(name="trace")(cli_planner.trace)
+    app.command(name="demo")(cli_demo.demo)
+    app.command(name="evaluate-scenarios")(cli_demo.evaluate_scenarios)
     app.add_typer(bridge_app, name="bridge")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -152,11 +152,13 @@ def care_session(
     realtime: bool = False,
     config: dict[str, Any] | None = None,
     fast_physics: bool = False,
+    after_build: Callable[[Any], None] | None = None,
 ) -> CareSession:
     """Load the care room (seeded) and wire ``robot`` ("tiago", "g1" or "allegro") for skills.
 
     ``fast_physics`` halves the physics rate (120 Hz, 2 steps per 60 Hz control step) for tests
-    and benchmarks on slow machines; the control rate stays 60 Hz.
+    and benchmarks on slow machines; the control rate stays 60 Hz. ``after_build(scene)`` runs
+    before the room settles (scenarios pin the patient there).
     """
     from tianji.control.kinematics import Kinematics
     from tianji.control.safety import SafeRobot, SafetyLimits
@@ -180,6 +182,8 @@ def care_session(
             extra["allegro"] = sim_robot
         else:
             sim_robot = care.robots[robot]
+        if after_build is not None:
+            after_build(care)
         world.step(30)
     except BaseException:
         world.close()
