@@ -2,7 +2,7 @@
 
 :class:`ScenarioRun` wires the layers the way a deployment does. The care room is loaded with
 the scenario's patient (held where it settled, see :mod:`tianji.sim.patient`) and the robot
-wired for skills (:func:`tianji.cli_skills.care_session`, 120 Hz physics). Skills get their
+wired for skills (:func:`tianji.cli_skills.care_session`; 120 Hz physics, 240 Hz with the G1). Skills get their
 world state from perception on the robot's head camera (or from the simulator's ground truth
 with ``oracle=True``). The operator's instruction goes to the planner (or the scenario's fixed
 plan through the same validation and safety policy) and the plan to the executor. Scripted
@@ -138,7 +138,7 @@ class ScenarioRun:
             randomize=s.randomize,
             gui=self.gui,
             config=config,
-            fast_physics=True,
+            fast_physics=s.robot != "g1",  # the standing humanoid needs the full 240 Hz
             after_build=hold_patient,
         )
         self.pin = pin["cid"]
