@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: help install demo test test-all bench pictures zoo lint format clean
 
 help:
-	@echo "make demo      create .venv, install, run the care-room demo headless (runs/demo/...)"
+	@echo "make demo      create .venv, install, run the default care scenarios headless (runs/demo/...)"
 	@echo "make test      create .venv, install, run the fast test suite"
 	@echo "make test-all  also run the slow tests (training, benchmarks)"
 	@echo "make bench     benchmarks -> experiments/results/*.md (sim, env, control loop, bridge)"

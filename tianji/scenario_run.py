@@ -116,6 +116,7 @@ class ScenarioRun:
         self._tick = 0
         self._falls = list(scenario.falls)
         self._fell_at: float | None = None
+        self._last_frame: np.ndarray | None = None
 
     # ------------------------------------------------------------ set-up
     def _build(self) -> None:
@@ -188,7 +189,8 @@ class ScenarioRun:
         while self._falls and self.now >= self._falls[0].at:
             self._do_fall(self._falls.pop(0).direction)
         if self.recorder is not None and self._tick % self.every == 0:
-            self.recorder.add(self._frame())
+            self._last_frame = self._frame()
+            self.recorder.add(self._last_frame)
         self._update()
 
     def _do_fall(self, direction: float) -> None:
@@ -246,6 +248,11 @@ class ScenarioRun:
             self.outcome.steps.append(self._current)
             self._status = f"running {self._current.skill}"
         elif kind == "step_end" and self._current is not None:
+            if self._last_frame is not None:  # the poster frame: how the last step to end left the scene
+                import imageio.v2 as imageio
+
+                self.outcome.files["frame"] = self.out_dir / "frame.png"  # type: ignore[operator]
+                imageio.imwrite(self.outcome.files["frame"], self._last_frame)
             self._current.end = self.now
             self._current.status = str(event.get("status", "done"))
             self._current.reason = str(event.get("reason", ""))
