@@ -35,8 +35,13 @@ GOAL = {"arm_1_joint": 1.0, "arm_2_joint": -0.6, "arm_4_joint": 1.2, "torso_lift
 
 
 @contextmanager
-def served(driver: str, rate: float = RATE, watchdog: float = WATCHDOG) -> Iterator[str]:
-    """``tianji bridge serve --robot DRIVER`` in a subprocess; yields its endpoint once it answers."""
+def served(
+    driver: str, rate: float = RATE, watchdog: float = WATCHDOG, controller_timeout: float = 1.0
+) -> Iterator[str]:
+    """``tianji bridge serve --robot DRIVER`` in a subprocess; yields its endpoint once it answers.
+
+    The CLI tests give the controller 5 s before its session is dropped (the watchdog still stops the robot
+    after 100 ms of silence): on a loaded 2-core machine a client process can stall for a second."""
     port = free_port_pair()
     endpoint = f"tcp://127.0.0.1:{port}"
     cmd = [
@@ -54,6 +59,8 @@ def served(driver: str, rate: float = RATE, watchdog: float = WATCHDOG) -> Itera
         str(watchdog),
         "--duration",
         "240",
+        "--controller-timeout",
+        str(controller_timeout),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -185,7 +192,7 @@ def test_skill_cli_through_the_bridge_matches_in_process() -> None:
     camera (frames over the bridge), succeeds like the in-process run on the simulator's ground truth."""
     local = tianji_cli("skill", "look_at", "--arg", "target=cup")
     assert local.returncode == 0, local.stdout + local.stderr
-    with served(CARE_DRIVER, rate=60.0) as endpoint:
+    with served(CARE_DRIVER, rate=60.0, controller_timeout=5.0) as endpoint:
         remote = tianji_cli("skill", "look_at", "--arg", "target=cup", "--robot", endpoint)
     assert remote.returncode == 0, remote.stdout + remote.stderr
     for run in (local, remote):
@@ -230,7 +237,7 @@ def test_eval_of_a_trained_reach_policy_through_the_bridge(tmp_path) -> None:
     assert trained.returncode == 0, trained.stdout + trained.stderr
     (run,) = (runs / "TiagoReach-v0").glob("*/*")
     out = tmp_path / "eval.json"
-    with served("sim:tiago", rate=100.0) as endpoint:
+    with served("sim:tiago", rate=100.0, controller_timeout=5.0) as endpoint:
         result = tianji_cli("eval", str(run), "--episodes", "2", "--robot", endpoint, "--json", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(out.read_text())
@@ -239,3 +246,20 @@ def test_eval_of_a_trained_reach_policy_through_the_bridge(tmp_path) -> None:
     assert -100.0 <= data["mean_return"] <= 0.0  # sparse: -1 per step until within 2 cm
     bad = tianji_cli("eval", str(run), "--episodes", "1", "--robot", "udp://x")
     assert bad.returncode == 2 and "tcp://HOST:PORT" in bad.stderr
+
+
+def test_do_plans_and_runs_through_the_bridge(tmp_path) -> None:
+    """``tianji do INSTRUCTION --robot tcp://...``: perception over the bridge, the plan runs on the served robot."""
+    import json
+
+    trace = tmp_path / "trace.jsonl"
+    with served(CARE_DRIVER, rate=60.0, controller_timeout=5.0) as endpoint:
+        run = tianji_cli(
+            "do", "go to the patient and alert the caregiver", "--robot", endpoint, "--trace", str(trace), timeout=240
+        )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "approach_person" in run.stdout and "succeeded: every step succeeded (2/2 steps" in run.stdout
+    assert "[alert]" in run.stdout
+    ends = [json.loads(line) for line in trace.read_text().splitlines() if '"step_end"' in line]
+    assert [e["skill"] for e in ends][-2:] == ["approach_person", "alert_caregiver"]  # a retry may come first
+    assert all(e["status"] == "succeeded" for e in ends[-2:])

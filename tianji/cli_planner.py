@@ -106,7 +106,9 @@ def do(
     config: ConfigOpt = None,
     model: ModelOpt = None,
     time: TimeOpt = None,
-    robot: Annotated[str, typer.Option(help="'sim' (the care room); 'tcp://host:port' comes with the bridge.")] = "sim",
+    robot: Annotated[
+        str, typer.Option(help="'sim' (the care room in process) or 'tcp://HOST:PORT' (a robot served by the bridge).")
+    ] = "sim",
     gui: Annotated[bool, typer.Option(help="Open the PyBullet window (needs a display).")] = False,
     record: Annotated[Path | None, typer.Option(help="Write an mp4 from the room camera.")] = None,
     trace: Annotated[
@@ -120,21 +122,31 @@ def do(
     """Plan an instruction and execute it in the simulated care room, writing a trace (exit 1 if not done)."""
     from tianji.control.errors import TianjiError
     from tianji.policies.planner import Executor, PlanContext, TraceWriter, timeline
+    from tianji.remote import check_robot_option, is_remote, look_around, remote_session
 
-    if robot != "sim":
+    try:
+        check_robot_option(robot)
+    except ValueError as exc:
+        raise _error(str(exc)) from None
+    remote = is_remote(robot)
+    if remote and (gui or record is not None or randomize):
         raise _error(
-            f"robot '{robot}' is not wired to the planner yet: only --robot sim works now; tcp://host:port will"
-            " drive a robot through the bridge (tianji bridge serve) once the lead wires it"
+            "--gui, --record and --randomize set up the in-process simulator; with --robot tcp://... the served"
+            " robot is used as it is (drop those options)"
         )
     chosen, config_values = _planner(planner, config, model)
     from tianji.cli_skills import care_session
 
     try:
-        session = care_session(seed=seed, randomize=randomize, gui=gui, realtime=gui)
+        session = (
+            remote_session(robot) if remote else care_session(seed=seed, randomize=randomize, gui=gui, realtime=gui)
+        )
     except (TianjiError, ValueError) as exc:
         raise _error(str(exc)) from None
     trace_path = trace or Path("runs/planner") / f"{datetime.now():%Y%m%d-%H%M%S}.jsonl"
     try:
+        if remote:  # the world state comes from the head camera: look at the room before planning
+            look_around(session)
         ctx = PlanContext.from_session(session, time=time)
         ctx.minutes  # noqa: B018  (checks the --time format)
         result = chosen.plan(instruction, ctx)
@@ -151,7 +163,7 @@ def do(
         replans = int(config_values.get("max_replans", max_replans))
         executor = Executor(session, chosen, max_replans=replans, trace=TraceWriter(trace_path), on_event=show)
         run = executor.run(result, ctx, confirmed=yes)
-        videos = session.world.stop_recording()
+        videos = [] if remote else session.world.stop_recording()
     except (TianjiError, ValueError) as exc:
         session.close()
         raise _error(str(exc)) from None

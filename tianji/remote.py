@@ -107,3 +107,16 @@ def scene_floor_map(scene: str, exclude: tuple[str, ...] = ("tiago",)) -> Any:
     with World(WorldConfig()) as world:
         loaded = scenes.load(scene, world=world)
         return room_occupancy(loaded, exclude=exclude)
+
+
+def look_around(session: Any, places: tuple[str, ...] = ("bedside", "dining_table"), dwell: float = 0.6) -> None:
+    """Turn the head to each place and hold still a moment, so perception has seen the room before planning.
+
+    A world state built by perception knows only what the camera has seen; the planner needs the
+    patient and the objects named in the instruction.
+    """
+    from tianji.control.skills import make_skill
+
+    for place in places:
+        session.runner.run(make_skill("look_at", {"target": place}, session.context))
+        session.runner.run(make_skill("wait", {"seconds": dwell}, session.context))

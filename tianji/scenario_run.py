@@ -309,10 +309,10 @@ class ScenarioRun:
 
         The bed and the dining table; when the scenario watches someone who may be anywhere, the middle
         of the room first."""
+        from tianji.remote import look_around
+
         places = ("room_center", "bedside", "dining_table") if self.s.watch else ("bedside", "dining_table")
-        for place in places:
-            self._run_skill("look_at", {"target": place})
-            self._run_skill("wait", {"seconds": 0.6})
+        look_around(self.view, places)
 
     def _run_skill(self, name: str, params: dict[str, Any]) -> Any:
         from tianji.control.skills import make_skill
