@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
+from tianji.control.robot import Observation
 from tianji.sim.envs.base import TianjiEnv
 
 
@@ -32,6 +33,7 @@ class GoalReachEnv(TianjiEnv):
         super().__init__(**kwargs)
         self.goal = np.zeros(3 * len(self.points), dtype=np.float32)
         self.goal_configuration = np.zeros(len(self.joints))
+        self._step_obs: Observation | None = None
 
     # ------------------------------------------------------------- building
     def _build(self) -> None:
@@ -80,7 +82,7 @@ class GoalReachEnv(TianjiEnv):
         return np.concatenate([poses[p][:3] for p in self.points]).astype(np.float32)
 
     def _observe_state(self) -> dict[str, np.ndarray]:
-        obs = self.robot.observe()
+        obs, self._step_obs = self._step_obs or self.robot.observe(), None  # one observation per step
         achieved = np.concatenate([obs.ee_poses[p][:3] for p in self.points]).astype(np.float32)
         idx = self._joint_idx
         # the targets are part of the state: actions move them, and a target that ran ahead of a joint the
@@ -103,7 +105,8 @@ class GoalReachEnv(TianjiEnv):
         return np.linalg.norm(a.reshape(shape) - d.reshape(shape), axis=-1)
 
     def _evaluate(self) -> tuple[float, bool, dict[str, Any]]:
-        achieved = self._points()
+        self._step_obs = obs = self.robot.observe()  # _observe_state, right after, reuses it
+        achieved = np.concatenate([obs.ee_poses[p][:3] for p in self.points]).astype(np.float32)
         distances = self._distances(achieved, self.goal)
         success = bool((distances <= self.tolerance).all())
         reward = float(self.compute_reward(achieved, self.goal, None))
