@@ -324,9 +324,15 @@ def test_cli_plan_prints_the_plan_or_the_refusal() -> None:
     assert bad.exit_code == 2 and "HH:MM" in bad.output
 
 
-def test_cli_do_with_a_tcp_robot_is_not_wired_yet() -> None:
-    result = runner.invoke(app, ["do", "go to the door", "--robot", "tcp://127.0.0.1:5555"])
-    assert result.exit_code == 2 and "not wired" in result.output
+def test_cli_do_with_an_unreachable_or_bad_robot_is_a_plain_error() -> None:
+    from tianji.bridge.session import free_port_pair
+
+    nobody = f"tcp://127.0.0.1:{free_port_pair()}"  # nothing serves there
+    result = runner.invoke(app, ["do", "go to the door", "--robot", nobody])
+    assert result.exit_code == 2 and "no answer from a tianji bridge" in result.output
+    assert "tianji bridge serve" in result.output and "Traceback" not in result.output
+    bad = runner.invoke(app, ["do", "go to the door", "--robot", "udp://1.2.3.4:5"])
+    assert bad.exit_code == 2 and "tcp://HOST:PORT" in bad.output
 
 
 def test_cli_trace_prints_a_timeline(tmp_path: Path) -> None:

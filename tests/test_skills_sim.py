@@ -6,12 +6,15 @@ use 120 Hz physics under the 60 Hz control rate to keep the suite fast.
 
 from __future__ import annotations
 
+import numpy as np
 import pybullet as pb
-import pytest
 
 from tianji.cli_skills import care_session
 from tianji.control import Command
 from tianji.control.skills import make_skill
+
+# Beside the bed at the patient's chest, facing the bed: the scene's "bedside" place, just clear of the bedside table.
+BESIDE_THE_BED = (-1.70, 0.45, 1.5708)
 
 
 def test_navigation_look_at_and_approach_person() -> None:
@@ -108,12 +111,41 @@ def test_allegro_grasps_a_bar_with_synergies_and_releases() -> None:
         s.close()
 
 
-@pytest.mark.slow
-def test_wipe_forearm() -> None:
+def test_pick_the_bowl_without_shoving_its_neighbours() -> None:
+    s = care_session(seed=1, randomize=True, fast_physics=True, keep_robots=("tiago",))
+    try:
+        s.start_at("dining_table")
+        before = {name: np.array(o.position) for name, o in s.world_state().objects.items()}
+        pick = s.run("pick", object="bowl")
+        assert pick.succeeded, pick.reason
+        assert s.assist.held == "bowl" and pick.data["lift"] > 0.05
+        after = s.world_state().objects
+        for name in ("cup", "spoon", "pill_box"):  # the wrist passes beside them, not over them
+            assert np.linalg.norm(np.array(after[name].position) - before[name]) < 0.01, name
+    finally:
+        s.close()
+
+
+def test_cup_tipped_to_the_mouth_of_the_lying_patient() -> None:
+    s = care_session(seed=0, randomize=True, fast_physics=True)
+    try:
+        s.start_at(BESIDE_THE_BED)
+        s.give("cup")
+        drink = s.run("bring_to_mouth", object="cup", person="patient")
+        assert drink.succeeded, drink.reason
+        assert drink.data["mouth_distance"] <= 0.05 and drink.data.get("max_force", 0.0) < 10.0
+        assert s.safe.interventions["person_force"] == 0 and s.assist.held == "cup"
+    finally:
+        s.close()
+
+
+def test_wipe_forearm_with_a_light_touch() -> None:
     s = care_session(seed=0, randomize=True, fast_physics=True)
     try:
         s.start_at("bedside")
         result = s.run("wipe", body_part="right_forearm")
         assert result.succeeded, result.reason
+        assert result.data["contact_share"] >= 0.5 and result.data["peak_force"] < 10.0
+        assert s.safe.interventions["person_force"] == 0
     finally:
         s.close()

@@ -9,18 +9,18 @@ the floor map and from which IK reaches every pose, and returns the one nearest 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from tianji.control.base_nav import BaseController, OccupancyMap
 from tianji.control.controllers import CartesianController, Controller, JointTrajectoryController, KeyframeController
-from tianji.control.kinematics import Kinematics
-from tianji.control.robot import Observation, RobotSpec
+from tianji.control.kinematics import Kinematics, damped_least_squares
+from tianji.control.robot import Command, ControlMode, Observation, RobotSpec
 from tianji.control.skills.base import PhaseError
 from tianji.control.skills.geometry import base_xy_yaw, inflate, is_free
-from tianji.control.transforms import wrap_angle
+from tianji.control.transforms import pose_error, pose_to_matrix, wrap_angle
 
 GRASP_FRAME = "hand_grasping_frame"
 ROBOT_RADIUS = 0.27  # m, TIAGo's base footprint (0.54 m across)
@@ -49,6 +49,17 @@ ELBOW_UP = {  # a posture with the elbow raised out to the side: the IK start fo
     "arm_7_joint": 0.6,
 }
 ELBOW_LINKS = ("arm_3_link", "arm_4_link", "arm_5_link")
+# points of the hand and wrist (link origins) whose distance from a person is checked when planning near one
+HAND_LINKS = (
+    "hand_palm_link",
+    "hand_thumb_abd_link",
+    "hand_thumb_flex_2_link",
+    "hand_index_flex_3_link",
+    "hand_middle_flex_3_link",
+    "hand_little_flex_3_link",
+    "wrist_ft_link",
+    "arm_7_link",
+)
 # Joint groups moved one after the other between TUCK and ELBOW_UP (torso raised first): found by searching the
 # orders of joint moves for one that keeps every arm link above 0.85 m wherever it is over 0.5 m ahead of the
 # base (a table's edge) and above 0.65 m elsewhere. Interpolating all joints at once sweeps the hand to 0.35 m.
@@ -57,6 +68,7 @@ UNFOLD_STAGES: tuple[tuple[tuple[str, ...], float], ...] = (
     (("arm_3_joint", "arm_2_joint", "arm_7_joint"), 2.0),
     (("arm_4_joint",), 1.2),
 )
+NEAR_TUCK = 0.6  # rad: an arm this close to TUCK in every joint counts as folded for unfolding
 TUCK = {  # arm close to the body, hand in front of the torso (TIAGo's home pose)
     "arm_1_joint": 0.20,
     "arm_2_joint": -1.34,
@@ -81,6 +93,7 @@ class Reach:
     base: np.ndarray  # (x, y, yaw)
     solutions: list[np.ndarray]  # full joint vectors, one per pose
     moved: bool  # False when the current base pose works
+    poses: list[np.ndarray] = field(default_factory=list)  # the gripper poses reached (from a pose planner: its plan)
 
 
 class TiagoArm:
@@ -91,16 +104,24 @@ class TiagoArm:
         self.joints = kinematics.chain(GRASP_FRAME)
 
     def ik(
-        self, pose: np.ndarray, q0: np.ndarray, base: np.ndarray, tolerance: float = 0.004, explore: bool = True
+        self,
+        pose: np.ndarray,
+        q0: np.ndarray,
+        base: np.ndarray,
+        tolerance: float = 0.004,
+        explore: bool = True,
+        local: bool = False,
     ) -> np.ndarray | None:
         """Joint vector putting the grasp frame at world ``pose`` from base (x, y, yaw), or None.
 
         With ``explore`` several starts are tried (``q0``, an elbow-up posture, seeded random
         ones) and the solution that keeps the elbow and forearm highest is returned, so the arm
-        reaches over a table's edge rather than under it; without, the first solution from ``q0``.
+        reaches over a table's edge rather than under it; without, the first solution from ``q0``
+        (or one random restart). ``local`` allows only ``q0`` as the start: a solution next to
+        it, in the same posture, or None.
         """
         seeds = [q0]
-        if explore:
+        if explore and not local:
             up = q0.copy()
             for joint, value in ELBOW_UP.items():
                 up[self.spec.index(joint)] = value
@@ -115,17 +136,41 @@ class TiagoArm:
                 base_pose=pose7(base),
                 position_tolerance=tolerance,
                 orientation_tolerance=0.04,
-                restarts=3 if explore else 1,
+                restarts=0 if local else 3 if explore else 1,
                 seed=k,
             )
             if not res.success:
                 continue
-            if not explore:
+            if not explore or local:
                 return res.q
             score = self.clearance(res.q, base)
             if best is None or score > best[0]:
                 best = (score, res.q)
         return None if best is None else best[1]
+
+    @property
+    def wrist_offset(self) -> np.ndarray:
+        """(3,) position of the wrist (``arm_7_link``) in the grasp frame: fixed, ~20 cm behind the fingers."""
+        if not hasattr(self, "_wrist"):
+            q = np.zeros(self.spec.dof)
+            self._wrist = (np.linalg.inv(self.kin.fk(q, GRASP_FRAME)) @ self.kin.fk(q, "arm_7_link"))[:3, 3]
+        return self._wrist
+
+    def hand_points(self, q: np.ndarray) -> np.ndarray:
+        """(N, 3) positions of :data:`HAND_LINKS` in the grasp frame, fingers as they are in ``q``."""
+        grip = np.linalg.inv(self.kin.fk(q, GRASP_FRAME))
+        return np.array([(grip @ self.kin.fk(q, link))[:3, 3] for link in HAND_LINKS])
+
+    def limit_margin(self, q: np.ndarray) -> float:
+        """Smallest distance (rad or m) of a torso or arm joint from its limits: near 0 the Cartesian moves stall."""
+        idx = [self.spec.index(j) for j in self.joints]
+        lower, upper = self.spec.position_lower[idx], self.spec.position_upper[idx]
+        return float(np.min(np.minimum(q[idx] - lower, upper - q[idx])))
+
+    def joint_jump(self, a: np.ndarray, b: np.ndarray) -> float:
+        """Largest change of a torso or arm joint between two postures (rad or m)."""
+        idx = [self.spec.index(j) for j in self.joints]
+        return float(np.max(np.abs(np.asarray(a)[idx] - np.asarray(b)[idx])))
 
     def clearance(self, q: np.ndarray, base: np.ndarray) -> float:
         """Height (m) of the lowest of the elbow and forearm joints: higher keeps the arm off furniture."""
@@ -145,24 +190,38 @@ class TiagoArm:
         return out
 
     def move_joints(
-        self, q: np.ndarray, velocity_scale: float = 0.35, timeout: float = 15.0
+        self, q: np.ndarray, velocity_scale: float = 0.35, timeout: float = 15.0, duration: float | None = None
     ) -> JointTrajectoryController:
-        """Joint-space move of the torso and arm to ``q`` (a full vector; only the arm joints are used)."""
+        """Joint-space move of the torso and arm to ``q`` (a full vector; only the arm joints are used).
+
+        ``duration`` (s) slows it down below ``velocity_scale`` (short, slow moves near a person).
+        """
         goal = {j: float(q[self.spec.index(j)]) for j in self.joints}
         return JointTrajectoryController(
-            self.spec, goal, velocity_scale=velocity_scale, tolerance=0.05, settle_time=2.0, timeout=timeout
+            self.spec,
+            goal,
+            duration,
+            velocity_scale=velocity_scale,
+            tolerance=0.05,
+            settle_time=2.0,
+            timeout=timeout,
         )
 
-    def is_tucked(self, obs: Observation) -> bool:
+    def is_tucked(self, obs: Observation, tolerance: float = 0.35) -> bool:
         """Whether the arm is folded near its home pose (then it must unfold before reaching out)."""
         q = obs.joint_positions
-        return all(abs(float(q[self.spec.index(j)]) - v) < 0.35 for j, v in TUCK.items())
+        return all(abs(float(q[self.spec.index(j)]) - v) < tolerance for j, v in TUCK.items())
 
     def unfold(self, obs: Observation) -> Controller | None:
-        """From the folded home pose to :data:`ELBOW_UP` in stages that keep the hand off furniture (None: unfolded)."""
-        if not self.is_tucked(obs):
+        """From the folded home pose to :data:`ELBOW_UP` in stages that keep the hand off furniture (None: unfolded).
+
+        An arm knocked a little off the home pose (up to :data:`NEAR_TUCK` rad per joint, e.g. by
+        furniture) first goes back to it, with the torso rising.
+        """
+        if not self.is_tucked(obs, NEAR_TUCK):
             return None
-        frames: list[tuple[dict[str, float], float]] = [({"torso_lift_joint": ELBOW_UP["torso_lift_joint"]}, 1.5)]
+        first = {**TUCK, "torso_lift_joint": ELBOW_UP["torso_lift_joint"]}
+        frames: list[tuple[dict[str, float], float]] = [(first, 1.5)]
         for group, seconds in UNFOLD_STAGES:
             frames.append(({j: ELBOW_UP[j] for j in group}, seconds))
         return KeyframeController(self.spec, frames, timeout=20.0)
@@ -193,11 +252,175 @@ class TiagoArm:
         )
 
 
+PosePlanner = Callable[[np.ndarray], Sequence[np.ndarray] | None]
+
+
+class StopOnContact(Controller):
+    """Runs ``inner`` but ends, succeeded, at the first ``force()`` reading above ``limit`` N: stop at first contact.
+
+    For moves towards a person: the safety filter's force limit is the last resort, this stops
+    the motion at a light touch. ``touched`` and ``force`` tell the caller what happened.
+    """
+
+    def __init__(self, inner: Controller, force: Callable[[], float], limit: float) -> None:
+        super().__init__(None)
+        self.inner, self.read_force, self.limit = inner, force, limit
+        self.touched = False
+        self.force = 0.0
+
+    def _reset(self, obs: Observation) -> None:
+        self.touched, self.force = False, 0.0
+        self.inner.reset(obs)
+
+    def _step(self, obs: Observation) -> Command:
+        self.force = float(self.read_force())
+        if self.force > self.limit:
+            self.touched = True
+            self.succeed(f"stopped at the first contact ({self.force:.1f} N)")
+            return Command(ControlMode.POSITION)
+        cmd = self.inner.step(obs)
+        if self.inner.done:
+            (self.succeed if self.inner.succeeded else self.fail)(self.inner.message)
+        return cmd
+
+    def progress(self) -> str:
+        return self.inner.progress()
+
+
+class ContactSlide(Controller):
+    """Slides the grasp frame along a path over a surface at ``speed``, its height servoed to a light touch.
+
+    From where the hand is at reset through the world (x, y) points of ``path`` in straight
+    lines (back and forth strokes, without stopping in between), orientation held (``orientation``,
+    a (4,) quaternion x, y, z, w). Every tick the force is read and averaged over the last
+    ``window`` readings (simulated contacts chatter between 0 and a few N from one physics step
+    to the next, as an unfiltered sensor would): below ``low`` N the height target sinks at
+    ``sink`` m/s (never under ``floor``, world z), above ``high`` N it rises at ``lift`` m/s, and
+    a single reading above ``spike`` N lifts it ``jump`` m at once; in between it holds. The
+    hand tracks the moving target by damped least squares on its own joint reference (as
+    :class:`~tianji.control.controllers.CartesianController` does), so it presses only as
+    much as the servo lets it. Along the line it moves at full speed while touching and at a
+    third of it otherwise. ``readings`` keeps the raw readings, ``forces`` the averaged ones,
+    ``peak`` the largest reading; ends at the last point. With ``touch`` (N) it is a guarded descent instead: the height
+    sinks at ``sink`` m/s until a single reading exceeds ``touch`` (``touched``), or fails at ``floor``.
+    """
+
+    def __init__(
+        self,
+        spec: RobotSpec,
+        kinematics: Kinematics,
+        path: Sequence[Sequence[float]],
+        orientation: Sequence[float],
+        force: Callable[[], float],
+        *,
+        speed: float = 0.02,
+        low: float = 0.5,
+        high: float = 3.0,
+        sink: float = 0.002,
+        lift: float = 0.006,
+        spike: float = 7.0,
+        jump: float = 0.0005,
+        window: int = 6,
+        floor: float = -math.inf,
+        touch: float | None = None,
+        timeout: float | None = 30.0,
+    ) -> None:
+        super().__init__(timeout)
+        self.spec, self.kin, self.read_force = spec, kinematics, force
+        self.joints = kinematics.chain(GRASP_FRAME)
+        self.cols = np.array([spec.index(j) for j in self.joints], dtype=np.int64)
+        self.path = [np.asarray(p, dtype=float)[:2] for p in path]
+        if not self.path:
+            raise ValueError("ContactSlide needs at least one (x, y) point in path")
+        self.rotation = pose_to_matrix(np.r_[0.0, 0.0, 0.0, np.asarray(orientation, dtype=float)])[:3, :3]
+        self.speed, self.low, self.high = speed, low, high
+        self.sink, self.lift, self.spike, self.jump, self.floor = sink, lift, spike, jump, floor
+        self.window = max(1, window)
+        self.touch, self.touched = touch, False
+        self.forces: list[float] = []
+        self.readings: list[float] = []
+        self.peak = 0.0
+        self._recent: list[float] = []
+        self.q_ref = np.zeros(spec.dof)
+        self.points = np.zeros((1, 2))
+        self.travelled = 0.0
+        self.height = 0.0
+
+    def _reset(self, obs: Observation) -> None:
+        self.q_ref = obs.joint_positions.astype(float).copy()
+        hand = self.kin.fk(self.q_ref, GRASP_FRAME, obs.base_pose.astype(float))
+        self.points = np.array([hand[:2, 3], *self.path])
+        self.height, self.travelled = float(hand[2, 3]), 0.0
+        self.forces, self.readings, self.peak, self._recent = [], [], 0.0, []
+
+    def _step(self, obs: Observation) -> Command:
+        dt = self.dt if self.dt > 0 else 1.0 / self.spec.control_rate
+        reading = float(self.read_force())
+        self.peak = max(self.peak, reading)
+        self.readings.append(reading)
+        if self.touch is not None:
+            return self._descend(obs, reading)
+        self._recent = [*self._recent[1 - self.window :], reading] if self.window > 1 else [reading]
+        force = float(np.mean(self._recent))
+        self.forces.append(force)
+        if reading > self.spike:
+            self.height += self.jump
+        elif force > self.high:
+            self.height += self.lift * dt
+        elif force < self.low:
+            self.height = max(self.floor, self.height - self.sink * dt)
+        legs = np.linalg.norm(np.diff(self.points, axis=0), axis=1)
+        length = float(legs.sum())
+        self.travelled = min(length, self.travelled + (1.0 if force >= self.low else 1.0 / 3.0) * self.speed * dt)
+        if self.travelled >= length:
+            self.succeed(f"slid {length * 100:.0f} cm, peak {self.peak:.1f} N")
+        return self._track(obs, self._along(legs, self.travelled))
+
+    def _descend(self, obs: Observation, reading: float) -> Command:
+        """The guarded descent: sink until the first reading above ``touch`` N."""
+        dt = self.dt if self.dt > 0 else 1.0 / self.spec.control_rate
+        if reading > (self.touch or 0.0):
+            self.touched = True
+            self.succeed(f"touched at {self.height:.3f} m ({reading:.1f} N)")
+            return Command(ControlMode.POSITION)
+        if self.height <= self.floor:
+            self.fail(f"no contact down to {self.floor:.3f} m")
+            return Command(ControlMode.POSITION)
+        self.height = max(self.floor, self.height - self.sink * dt)
+        return self._track(obs, self.points[0])
+
+    def _track(self, obs: Observation, xy: np.ndarray) -> Command:
+        """One damped least-squares step of the joint reference towards the hand at ``xy`` and the servo's height."""
+        dt = self.dt if self.dt > 0 else 1.0 / self.spec.control_rate
+        desired = np.eye(4)
+        desired[:3, :3], desired[:3, 3] = self.rotation, (*xy, self.height)
+        base = pose_to_matrix(obs.base_pose.astype(float))
+        err = pose_error(self.kin.fk(self.q_ref, GRASP_FRAME), np.linalg.inv(base) @ desired)
+        jac = self.kin.jacobian(self.q_ref, GRASP_FRAME, self.joints)
+        lo, hi = self.spec.position_lower[self.cols], self.spec.position_upper[self.cols]
+        dq = damped_least_squares(jac, err, self.q_ref[self.cols], lo, hi, 1e-3, 0.2)
+        limit = self.spec.velocity_limits[self.cols] * 0.5 * dt
+        self.q_ref[self.cols] = np.clip(self.q_ref[self.cols] + np.clip(dq, -limit, limit), lo, hi)
+        return Command(ControlMode.POSITION, dict(zip(self.joints, self.q_ref[self.cols].tolist(), strict=True)))
+
+    def _along(self, legs: np.ndarray, distance: float) -> np.ndarray:
+        """The (x, y) point ``distance`` m along the path."""
+        for k, leg in enumerate(legs):
+            if distance <= leg or k == len(legs) - 1:
+                a, b = self.points[k], self.points[k + 1]
+                return a + (b - a) * (min(distance, leg) / leg if leg > 1e-9 else 1.0)
+            distance -= leg
+        return self.points[-1]
+
+    def progress(self) -> str:
+        return f"{self.travelled * 100:.0f} cm along, {self.forces[-1] if self.forces else 0.0:.1f} N"
+
+
 def choose_base(
     arm: TiagoArm,
     obs: Observation,
     target: Sequence[float],
-    poses: Sequence[np.ndarray],
+    poses: Sequence[np.ndarray] | PosePlanner,
     occupancy: OccupancyMap | None,
     *,
     yaw: float | None = None,
@@ -210,12 +433,22 @@ def choose_base(
     Tries the current base pose, then the base poses that put ``target`` (world x, y) at each of
     ``offsets`` (forward, lateral) with heading ``yaw`` (default: facing ``target``), within
     ``max_move`` m of the robot and free in ``occupancy``; returns the nearest that works.
+    ``poses`` may also be a planner ``f(base) -> poses or None``, for motions whose gripper
+    orientation depends on where the robot stands (None: no plan from that base).
     """
     q0 = obs.joint_positions.astype(float)
     current = base_xy_yaw(obs)
-    sols = arm.solve_chain(poses, q0, current)
-    if sols is not None:
-        return Reach(current, sols, False)
+
+    def attempt(base: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+        plan = poses(base) if callable(poses) else poses
+        if plan is None:
+            return None
+        sols = arm.solve_chain(list(plan), q0, base)
+        return None if sols is None else (list(plan), sols)
+
+    found = attempt(current)
+    if found is not None:
+        return Reach(current, found[1], False, found[0])
     blocked = inflate(occupancy, clearance) if occupancy is not None else None
     tx, ty = float(target[0]), float(target[1])
     candidates = []
@@ -233,18 +466,24 @@ def choose_base(
             candidates.append((move + 0.2 * abs(turn), base))
     candidates.sort(key=lambda item: item[0])
     for _, base in candidates[:12]:
-        sols = arm.solve_chain(poses, q0, base)
-        if sols is not None:
-            return Reach(base, sols, True)
+        found = attempt(base)
+        if found is not None:
+            return Reach(base, found[1], True, found[0])
     raise PhaseError(
         f"no base pose within {max_move:.1f} m of the robot reaches ({tx:.2f}, {ty:.2f}) with the gripper"
         " (free of obstacles, inside the arm's reach); navigate closer first"
     )
 
 
-def base_move(goal: np.ndarray, occupancy: OccupancyMap | None, timeout: float = 30.0) -> BaseController:
-    """A slow, careful base move for short repositioning next to furniture."""
-    return BaseController(
+def base_move(
+    goal: np.ndarray, occupancy: OccupancyMap | None, timeout: float = 30.0, slack: float = 0.0
+) -> Controller:
+    """A slow, careful base move for short repositioning next to furniture.
+
+    With ``slack`` (m), a move that stops blocked within that distance of the goal (a goal
+    squeezed between furniture) still ends well: the base then turns in place to the goal's yaw.
+    """
+    drive = BaseController(
         goal,
         occupancy=occupancy,
         robot_radius=ROBOT_RADIUS,
@@ -255,3 +494,47 @@ def base_move(goal: np.ndarray, occupancy: OccupancyMap | None, timeout: float =
         stop_margin=0.03,
         timeout=timeout,
     )
+    return drive if slack <= 0.0 else _NearGoal(drive, occupancy, slack)
+
+
+class _NearGoal(Controller):
+    """Runs a base move; when it fails within ``slack`` m of its goal, turns in place to the goal's yaw instead."""
+
+    def __init__(self, drive: BaseController, occupancy: OccupancyMap | None, slack: float) -> None:
+        super().__init__(None)
+        self.drive, self.occupancy, self.slack = drive, occupancy, slack
+        self.turn: BaseController | None = None
+
+    def _reset(self, obs: Observation) -> None:
+        self.turn = None
+        self.drive.reset(obs)
+
+    def _step(self, obs: Observation) -> Command:
+        if self.turn is not None:
+            cmd = self.turn.step(obs)
+            if self.turn.done:
+                (self.succeed if self.turn.succeeded else self.fail)(self.turn.message)
+            return cmd
+        cmd = self.drive.step(obs)
+        if self.drive.succeeded:
+            self.succeed(self.drive.message)
+        elif self.drive.done:
+            x, y, _ = base_xy_yaw(obs)
+            goal = np.asarray(self.drive.goal, dtype=float)
+            if math.hypot(goal[0] - x, goal[1] - y) > self.slack:
+                self.fail(self.drive.message)
+                return cmd
+            self.turn = BaseController(
+                (x, y, float(goal[2])),
+                occupancy=self.occupancy,
+                robot_radius=ROBOT_RADIUS,
+                max_angular=0.6,
+                position_tolerance=0.05,
+                yaw_tolerance=0.03,
+                timeout=15.0,
+            )
+            self.turn.reset(obs)
+        return cmd
+
+    def progress(self) -> str:
+        return (self.turn or self.drive).progress()

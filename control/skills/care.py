@@ -14,10 +14,11 @@ from typing import Literal
 
 import numpy as np
 
-from tianji.control.controllers import GripperController, HoldController
+from tianji.control.controllers import GripperController, HoldController, SequenceController
 from tianji.control.controllers.base import Controller
 from tianji.control.robot import Observation
-from tianji.control.skills.base import FunctionController, Phase
+from tianji.control.skills.arm import ContactSlide, StopOnContact, pose7
+from tianji.control.skills.base import Phase, PhaseError
 from tianji.control.skills.geometry import (
     base_xy_yaw,
     frame_pose,
@@ -25,17 +26,32 @@ from tianji.control.skills.geometry import (
     in_base_frame,
     object_model,
     object_pose,
+    rotation_between,
 )
 from tianji.control.skills.manipulation import ArmSkill
 from tianji.control.skills.registry import register
-from tianji.control.transforms import pose_to_matrix
+from tianji.control.transforms import matrix_to_pose, pose_to_matrix, rotation_exp
 from tianji.control.world_state import WorldState
 
 MOUTH_DISTANCE = 0.05  # m: success when the object's lip point comes this close to the mouth
 MOUTH_STANDOFF = 0.035  # m: target distance of the lip point from the mouth, along the face's normal
+CUP_STANDOFF = 0.025  # m, the same for the tipped cup's rim (planned once: a person settling in bed drifts ~1.5 cm)
 FORCE_LIMIT = 10.0  # N, the person-force limit the safety filter enforces
+CONTACT_GUARD = 2.0  # N: a move towards the face stops at the first contact above this (well under the limit)
+APPROACH_SPEED = 0.03  # m/s, the last move to the mouth
+CUP_BACKOFF = 0.10  # m: the cup's pre-mouth pose is this far back along its body (up, towards the robot)
+TILT_STEPS = (0.0, 0.3, -0.3)  # rad added to the cup's planned tilt (candidates)
+CUP_SPINS = 8  # spins about the cup's axis (where the hand sits around it) considered
+LIP_SHIFTS = (0.0, 0.7)  # the lip point's side of the mouth: along the face's normal, or leaning towards the robot
+CUP_TRIES = 6  # candidates tried with IK, best first
+HAND_CLEARANCE = 0.045  # m, hand and wrist link origins from the person model (their surfaces are ~2 cm nearer)
+PERSON_RADIUS = 0.10  # m, of the capsule from the chest to the head centre that models a lying person's upper body
+LIMIT_MARGIN = 0.03  # rad (m for the torso) the planned postures keep from every joint limit
+SHIFT_FRACTIONS = (1.0, 0.75, 0.5, 0.25, 0.0)  # of the mouth's drift since planning that the cup follows, tried in turn
+MAX_JUMP = 0.5  # rad: the postures before and at the mouth must be this close (one IK branch, a near-straight move)
+SHOULDER_HEIGHT = 1.0  # m, roughly where TIAGo's arm leaves the torso: the forearm should point there
 # (forward, lateral) offsets of the mouth from the base: a lying person's mouth is ~0.4 m into the bed
-MOUTH_OFFSETS = tuple((f, lat) for f in (0.8, 0.85, 0.9) for lat in (0.0, -0.15, 0.15, -0.3, 0.3))
+MOUTH_OFFSETS = tuple((f, lat) for f in (0.8, 0.85, 0.9, 0.95, 1.0) for lat in (0.0, -0.15, 0.15, -0.3, 0.3))
 SEGMENTS = {  # body part -> (start, end) body-part names: the stroke of a wipe
     "left_forearm": ("left_forearm", "left_hand"),
     "right_forearm": ("right_forearm", "right_hand"),
@@ -43,7 +59,44 @@ SEGMENTS = {  # body part -> (start, end) body-part names: the stroke of a wipe
     "right_upper_arm": ("right_upper_arm", "right_forearm"),
 }
 CONTACT_FORCE = 0.3  # N: a wipe sample counts as in contact above this
+CONTACT_HOLD = 6  # control ticks (0.1 s): a reading in contact keeps counting this long (simulated contacts chatter)
+TOUCH_FORCE = 1.0  # N: the descent onto the limb stops at the first reading above this
+TOUCH_SPEED = 0.003  # m/s, the last of the descent onto the limb (simulated skin is stiff: 8-30 N per mm)
+STROKE_SPEED = 0.02  # m/s along the limb while touching it
+WIPE_BAND = (0.3, 2.0)  # N, averaged over WIPE_WINDOW: the stroke's height servo sinks below, rises above the band
+WIPE_WINDOW = 4  # control ticks the stroke's force is averaged over (simulated contacts chatter)
+WIPE_RATES = (0.0007, 0.004)  # m/s the stroke's height target sinks (under the band) and rises (over it)
+WIPE_SPIKE = 5.0  # N: a single reading above this lifts the hand WIPE_JUMP at once
+WIPE_JUMP = 0.0004  # m, that lift
+STROKE_SPAN = (0.25, 0.7)  # the stroke runs between these fractions of the segment (off the joints at its ends)
+WIPE_OFFSET = 0.06  # m from the limb axis towards the robot: the palm centre; fingertips clear of torso and thigh
+WIPE_ABOVE = 0.15  # m above the limb's axis (link origins; ~8 cm over the skin): where the hand lines up
+WIPE_NEAR = 0.085  # m above the limb's axis (~1.5-2 cm over the skin): from here the hand feels its way down
+WIPE_FLOOR = 0.02  # m under the limb's axis: the hand never goes lower (no contact by then: fail)
 WIPE_CONTACT_SHARE = 0.5  # share of stroke samples in contact for success
+
+
+@dataclass
+class CupPlan:
+    """Where the cup goes: grasp-frame poses (7,) before and at the mouth, their postures, the mouth then."""
+
+    pre: np.ndarray
+    at: np.ndarray
+    q_pre: np.ndarray
+    q_at: np.ndarray
+    mouth: np.ndarray
+
+
+def _body_clearance(points: np.ndarray, head: np.ndarray, chest: np.ndarray) -> float:
+    """Smallest distance (m) of ``points`` (N, 3) outside a capsule of :data:`PERSON_RADIUS` from chest to head.
+
+    A coarse model of a person's head, neck and chest, enough to keep a hand beside a face off it.
+    """
+    axis = head - chest
+    length2 = float(axis @ axis)
+    t = np.clip((points - chest) @ axis / length2, 0.0, 1.0) if length2 > 1e-9 else np.zeros(len(points))
+    nearest = chest + t[:, None] * axis
+    return float(np.min(np.linalg.norm(points - nearest, axis=1))) - PERSON_RADIUS
 
 
 @dataclass
@@ -57,13 +110,18 @@ class MouthParams:
 
 @register
 class BringToMouth(ArmSkill):
-    """Bring the held cup (tilted) or spoon (bowl first) to the person's mouth, hold it there, withdraw."""
+    """Bring the held cup (tipped, rim first) or spoon (bowl first) to the person's mouth, hold it there, withdraw.
+
+    The last move towards the face stops at the first contact above :data:`CONTACT_GUARD` N and
+    backs off, well before the safety filter's 10 N limit.
+    """
 
     name = "bring_to_mouth"
     Params = MouthParams
     description = (
         f"Bring the held cup or spoon to the person's mouth: its lip point (cup rim centre, spoon bowl) to"
-        f" {MOUTH_STANDOFF * 100:.1f} cm in front of the mouth, held hold_time seconds, then withdrawn."
+        f" {MOUTH_STANDOFF * 100:.1f} cm ({CUP_STANDOFF * 100:.1f} cm for the cup, tipped rim first) in front of the"
+        " mouth, held hold_time seconds, then withdrawn."
     )
     requires = ("holding = {object}", "near({person}) = true")
     effects = ()
@@ -94,7 +152,7 @@ class BringToMouth(ArmSkill):
         return unmet
 
     def _poses(self, obs: Observation, ws: WorldState) -> tuple[np.ndarray, np.ndarray]:
-        """(pre, at) grasp-frame *positions* that put the lip point in front of the mouth.
+        """(pre, at) grasp-frame *positions* that put the spoon's lip point in front of the mouth.
 
         The hand's orientation is left to the IK (a lying person's mouth is at the edge of the
         arm's reach): the grasp-frame position is found by a few fixed-point steps of
@@ -110,10 +168,7 @@ class BringToMouth(ArmSkill):
         )[:3]
         toward = mouth[:2] - base_xy_yaw(obs)[:2]
         d = np.array([*toward, 0.0]) / max(np.linalg.norm(toward), 1e-6)
-        if model.tilt > 0:  # a cup: rim beside the mouth on the robot's side, so its body clears the face
-            lip_goal = mouth + 0.6 * MOUTH_STANDOFF * normal - 1.1 * MOUTH_STANDOFF * d
-        else:
-            lip_goal = mouth + MOUTH_STANDOFF * normal
+        lip_goal = mouth + MOUTH_STANDOFF * normal
         base = base_xy_yaw(obs)
         target = lip_goal - grip[:3, :3] @ lip_in_grip
         q = obs.joint_positions.astype(float)
@@ -123,13 +178,97 @@ class BringToMouth(ArmSkill):
             if sol is None:
                 break
             q = sol
-            m = self.kinematics.fk(
-                q, "hand_grasping_frame", np.r_[base[:2], 0.0, 0.0, 0.0, math.sin(base[2] / 2), math.cos(base[2] / 2)]
-            )
+            m = self.kinematics.fk(q, "hand_grasping_frame", pose7(base))
             lip = m[:3, 3] + m[:3, :3] @ lip_in_grip
             target = target + (lip_goal - lip)
         pre = target - 0.12 * d + np.array([0.0, 0.0, 0.06])
         return pre, target
+
+    def _cup_plan(self, obs: Observation, ws: WorldState, base: np.ndarray) -> CupPlan | None:
+        """Poses and arm configurations that tip the held cup rim first to the mouth from ``base``; None if none works.
+
+        An upright cup cannot reach a lying person's mouth: its body, below the rim, would be
+        inside the face. So the cup's axis is tipped from upright towards the mouth by the
+        model's tilt plus the face's elevation (a face looking up needs the rim pointing down):
+        the body then stands up and back from the face, towards the robot. Candidates vary the
+        tilt, the spin about the cup's axis (where the hand sits around the cup) and the side of
+        the mouth the lip point is put (straight out of the face, or towards the robot). Those
+        whose hand stays :data:`HAND_CLEARANCE` off a coarse model of the head and chest are
+        tried, the forearm pointing best at the robot's shoulder first, until IK reaches both
+        the pose and the one :data:`CUP_BACKOFF` back along the cup's body, in one posture and
+        away from the joint limits (a Cartesian move next to a limit stalls and shakes).
+        """
+        model = object_model(self.params.object)
+        person = ws.person(self.params.person)
+        mouth, head = np.asarray(person.mouth, dtype=float), np.asarray(person.head, dtype=float)
+        chest = np.asarray(person.body_parts.get("chest", head), dtype=float)
+        normal = (mouth - head) / max(np.linalg.norm(mouth - head), 1e-6)
+        grip = pose_to_matrix(obs.ee_poses["gripper"].astype(float))
+        obj = object_pose(ws, self.params.object)
+        obj_in_grip = np.linalg.inv(grip) @ obj
+        lip = np.asarray(model.lip or (0.0, 0.0, 0.0), dtype=float)
+        arm = self._arm()
+        q0 = obs.joint_positions.astype(float)
+        hand = arm.hand_points(q0)
+        t = np.array([*(mouth[:2] - base[:2]), 0.0])
+        t /= max(float(np.linalg.norm(t)), 1e-6)
+        along = np.array([*(chest - head)[:2], 0.0])  # the body's axis; "away" is across it, towards the robot
+        along /= max(float(np.linalg.norm(along)), 1e-6)
+        away = -t + (t @ along) * along
+        away /= max(float(np.linalg.norm(away)), 1e-6)
+        up = np.array([0.0, 0.0, 1.0])
+        shoulder = np.array([base[0], base[1], SHOULDER_HEIGHT])
+        face_elevation = math.asin(float(np.clip(normal[2], 0.0, 1.0)))
+        candidates = []
+        for shift in LIP_SHIFTS:
+            side = normal + shift * away
+            lip_goal = mouth + CUP_STANDOFF * side / np.linalg.norm(side)
+            for extra in TILT_STEPS:
+                tilt = model.tilt + face_elevation + extra
+                axis = math.cos(tilt) * up + math.sin(tilt) * t  # the cup's bottom-to-rim direction
+                turned = rotation_between(obj[:3, 2], axis) @ obj[:3, :3]
+                for spin in np.linspace(-math.pi, math.pi, CUP_SPINS, endpoint=False):
+                    goal = np.eye(4)
+                    goal[:3, :3] = rotation_exp(axis * spin) @ turned
+                    goal[:3, 3] = lip_goal - goal[:3, :3] @ lip
+                    g = goal @ np.linalg.inv(obj_in_grip)
+                    points = g[:3, :3] @ hand.T + g[:3, 3:4]
+                    if _body_clearance(points.T, head, chest) < HAND_CLEARANCE:
+                        continue
+                    to_shoulder = (shoulder - g[:3, 3]) / max(np.linalg.norm(shoulder - g[:3, 3]), 1e-6)
+                    candidates.append((float(-g[:3, 0] @ to_shoulder), g, axis))  # the forearm leaves along -x
+        candidates.sort(key=lambda item: -item[0])
+        for _, g, axis in candidates[:CUP_TRIES]:
+            pre = g.copy()
+            pre[:3, 3] -= CUP_BACKOFF * axis
+            q_pre = arm.ik(matrix_to_pose(pre), q0, base)
+            if q_pre is None or arm.limit_margin(q_pre) < LIMIT_MARGIN:
+                continue
+            q_at = arm.ik(matrix_to_pose(g), q_pre, base, local=True)
+            if q_at is None or arm.limit_margin(q_at) < LIMIT_MARGIN or arm.joint_jump(q_pre, q_at) > MAX_JUMP:
+                continue
+            return CupPlan(matrix_to_pose(pre), matrix_to_pose(g), q_pre, q_at, mouth)
+        return None
+
+    def _replan(self, obs: Observation, ws: WorldState) -> CupPlan | None:
+        """The poses planned for the base pose the robot drove to, solved from where it stopped (a few cm off).
+
+        They are moved with the mouth if it moved since (a person settling into the mattress), as far
+        as the arm reaches (:data:`SHIFT_FRACTIONS` of the way).
+        """
+        reach = getattr(self, "_reach", None)
+        if reach is None or len(reach.poses) != 2:
+            return None
+        arm, base = self._arm(), base_xy_yaw(obs)
+        mouth = np.asarray(ws.person(self.params.person).mouth, dtype=float)
+        for fraction in SHIFT_FRACTIONS:
+            shift = fraction * (mouth - self._planned_mouth)
+            pre, at = (np.r_[p[:3] + shift, p[3:]] for p in reach.poses)
+            q_pre = arm.ik(pre, obs.joint_positions.astype(float), base)
+            q_at = None if q_pre is None else arm.ik(at, q_pre, base, local=True)
+            if q_pre is not None and q_at is not None and arm.joint_jump(q_pre, q_at) <= MAX_JUMP:
+                return CupPlan(pre, at, q_pre, q_at, self._planned_mouth + shift)
+        return None
 
     def _lip_distance(self, ws: WorldState) -> float:
         model = object_model(self.params.object)
@@ -143,16 +282,71 @@ class BringToMouth(ArmSkill):
             force = float(self.context.contact_force())
             self.data["max_force"] = max(self.data.get("max_force", 0.0), force)
 
+    def _force(self) -> float:
+        return float(self.context.contact_force()) if self.context.contact_force is not None else 0.0
+
     def phases(self, obs: Observation, world_state: WorldState) -> list[Phase]:
         arm = self._arm()
         mouth = np.asarray(world_state.person(self.params.person).mouth, dtype=float)
-        self._at: np.ndarray | None = None
+        start_q = obs.joint_positions.astype(float).copy()
+        tipped = object_model(self.params.object).tilt > 0
+        self._plan: CupPlan | None = None
+        self._guard: StopOnContact | None = None
+
+        def planner(o: Observation, w: WorldState) -> object:
+            if not tipped:
+                return list(self._poses(o, w))
+            self._planned_mouth = np.asarray(w.person(self.params.person).mouth, dtype=float)
+
+            def at_base(base: np.ndarray) -> list[np.ndarray] | None:
+                plan = self._cup_plan(o, w, base)
+                return None if plan is None else [plan.pre, plan.at]
+
+            return at_base
+
+        def cup_plan() -> CupPlan:
+            if self._plan is None:
+                raise PhaseError("no arm pose tips the cup to the mouth from here; approach_person first")
+            return self._plan
+
+        def to_pre(o: Observation, w: WorldState) -> Controller:
+            if not tipped:
+                return arm.line(self._poses(o, w)[0], speed=0.1, tolerance=0.02, settle=3.0)
+            self._plan = self._cup_plan(o, w, base_xy_yaw(o)) or self._replan(o, w)
+            return arm.move_joints(cup_plan().q_pre, timeout=25.0)
 
         def approach(o: Observation, w: WorldState) -> Controller:
-            self._at = self._poses(o, w)[1]
-            return arm.line(self._at, speed=0.03, tolerance=0.015, settle=3.0)
+            if not tipped:
+                move: Controller = arm.line(self._poses(o, w)[1], speed=APPROACH_SPEED, tolerance=0.015, settle=3.0)
+            else:  # a short joint-space move in the planned posture, to where the mouth is now
+                plan = cup_plan()
+                moved = np.asarray(w.person(self.params.person).mouth, dtype=float) - plan.mouth
+                at, q = plan.at, plan.q_at
+                for fraction in SHIFT_FRACTIONS[:-1]:  # follow the mouth as far as the arm reaches
+                    shifted = np.r_[plan.at[:3] + fraction * moved, plan.at[3:]]
+                    found = arm.ik(shifted, plan.q_at, base_xy_yaw(o), local=True)
+                    if found is not None and arm.joint_jump(found, plan.q_at) <= 0.3:
+                        at, q = shifted, found
+                        break
+                seconds = float(np.linalg.norm(at[:3] - plan.pre[:3])) / APPROACH_SPEED
+                move = arm.move_joints(q, duration=max(seconds, 1.0), timeout=seconds + 10.0)
+            self._guard = StopOnContact(move, self._force, CONTACT_GUARD)
+            return self._guard
+
+        def hold(o: Observation, w: WorldState) -> Controller:
+            if self._guard is None or not self._guard.touched:
+                return HoldController(self.params.hold_time)
+            self.emit("info", f"touched the person ({self._guard.force:.1f} N): backed off 1.5 cm")
+            back = o.ee_poses["gripper"].astype(float).copy()
+            d = cup_plan().pre[:3] - cup_plan().at[:3] if tipped else back[:3] - mouth
+            back[:3] += 0.015 * d / max(np.linalg.norm(d), 1e-6)
+            return SequenceController(
+                [arm.line(back[:3], speed=0.02, tolerance=0.01), HoldController(self.params.hold_time)]
+            )
 
         def withdraw(o: Observation, w: WorldState) -> Controller:
+            if tipped:
+                return arm.move_joints(cup_plan().q_pre, duration=CUP_BACKOFF / 0.05, timeout=15.0)
             pose = o.ee_poses["gripper"].astype(float).copy()
             d = pose[:2] - mouth[:2]
             pose[:2] += 0.12 * d / max(np.linalg.norm(d), 1e-6)
@@ -160,12 +354,13 @@ class BringToMouth(ArmSkill):
             return arm.line(pose, speed=0.06, tolerance=0.03)
 
         return [
-            self._reposition(mouth, lambda o, w: list(self._poses(o, w)), offsets=MOUTH_OFFSETS, clearance=0.29),
+            self._reposition(mouth, planner, offsets=MOUTH_OFFSETS, clearance=0.29, slack=0.12),
             Phase("unfold arm", lambda o, w: arm.unfold(o)),
-            Phase("to pre-mouth", lambda o, w: arm.line(self._poses(o, w)[0], speed=0.1, tolerance=0.02, settle=3.0)),
+            Phase("to pre-mouth", to_pre),
             Phase("approach the mouth", approach, self._monitor),
-            Phase("hold at the mouth", lambda o, w: HoldController(self.params.hold_time), self._monitor),
+            Phase("hold at the mouth", hold, self._monitor),
             Phase("withdraw", withdraw),
+            Phase("carry pose", lambda o, w: arm.move_joints(start_q, timeout=25.0) if tipped else None),
         ]
 
     def check_success(self, obs: Observation, world_state: WorldState) -> tuple[bool, str]:
@@ -192,13 +387,19 @@ class WipeParams:
 
 @register
 class Wipe(ArmSkill):
-    """Wipe along a limb segment with the flat open hand: find contact from above, stroke along it, lift."""
+    """Wipe along a limb segment with the flat open hand: feel for it from above, stroke along it lightly, lift.
+
+    Simulated skin is stiff (~8-30 N per mm of push), so the hand descends at 3 mm/s and stops
+    at the first reading over :data:`TOUCH_FORCE`; the strokes then servo its height on the
+    force (:class:`~tianji.control.skills.arm.ContactSlide`) instead of holding a height.
+    """
 
     name = "wipe"
     Params = WipeParams
     description = (
-        "Wipe along a body part (forearm: elbow to wrist, upper arm: shoulder to elbow) with the flat open hand:"
-        " descend until touching, stroke along it at that height, lift."
+        "Wipe along a body part (forearm: elbow to wrist, upper arm: shoulder to elbow) with the flat open hand,"
+        " fingers across it: feel down slowly until touching, stroke back and forth along it with the hand's"
+        " height servoed on the contact force (a light touch), lift."
     )
     requires = ("holding = none", "near({person}) = true")
     effects = ("gripper = open",)
@@ -208,8 +409,8 @@ class Wipe(ArmSkill):
         "a contact-force reading is available (SkillContext.contact_force: wrist F/T or the simulator)",
     )
     success_doc = (
-        f"at least {WIPE_CONTACT_SHARE:.0%} of the stroke samples in contact (> {CONTACT_FORCE} N) and the force"
-        f" under {FORCE_LIMIT:.0f} N throughout"
+        f"at least {WIPE_CONTACT_SHARE:.0%} of the stroke samples in contact (a reading > {CONTACT_FORCE} N within"
+        f" {CONTACT_HOLD} control ticks) and every reading under {FORCE_LIMIT:.0f} N"
     )
     default_timeout = 90.0
 
@@ -239,57 +440,95 @@ class Wipe(ArmSkill):
             unmet.append(f"'{self.params.person}' is out of reach; approach_person first")
         return unmet
 
-    def _hand(self, point: np.ndarray, along: np.ndarray, lift: float) -> np.ndarray:
-        """Palm-down grasp-frame pose over ``point`` (``lift`` m above), fingers along the segment."""
-        return frame_pose(point + np.array([0.0, 0.0, lift]), along, np.array([0.0, 0.0, -1.0]))
+    def _stroke_line(self, ws: WorldState, obs: Observation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(start, end) hand points of the stroke and the fingers' direction, palm down.
+
+        The fingers point across the limb, away from the robot (TIAGo's natural top-down reach),
+        so the thumb lies along the limb rather than poking into the body beside it; the palm's
+        centre runs :data:`WIPE_OFFSET` to the robot's side of the limb's axis, keeping the
+        fingertips off the torso and thigh next to it. Heights are the limb's axis (link origins).
+        """
+        a, b = self._segment(ws)
+        along = np.array([*(b - a)[:2], 0.0])
+        along /= max(float(np.linalg.norm(along)), 1e-6)
+        out = np.array([*(base_xy_yaw(obs)[:2] - (a[:2] + b[:2]) / 2), 0.0])
+        out -= (out @ along) * along
+        out /= max(float(np.linalg.norm(out)), 1e-6)
+        start = a + STROKE_SPAN[0] * (b - a) + WIPE_OFFSET * out
+        end = a + STROKE_SPAN[1] * (b - a) + WIPE_OFFSET * out
+        return start, end, -out
+
+    @staticmethod
+    def _hand(point: np.ndarray, fingers: np.ndarray, lift: float) -> np.ndarray:
+        """Palm-down grasp-frame pose over ``point`` (``lift`` m above), fingers along ``fingers``."""
+        return frame_pose(point + np.array([0.0, 0.0, lift]), fingers, np.array([0.0, 0.0, -1.0]))
 
     def phases(self, obs: Observation, world_state: WorldState) -> list[Phase]:
         arm = self._arm()
-        start, end = self._segment(world_state)
-        along = end - start
-        along[2] = 0.0
-        along /= max(np.linalg.norm(along), 1e-6)
-        start_in = start + 0.25 * (end - start)  # stay off the joints at the ends
-        end_in = start + 0.85 * (end - start)
-        self._samples: list[float] = []
-        self._contact_z: float | None = None
+        start, end, fingers = self._stroke_line(world_state, obs)
+        above = self._hand(start, fingers, WIPE_ABOVE)
+        self._slide: ContactSlide | None = None
+        self._touch: ContactSlide | None = None
         force = self.context.contact_force or (lambda: 0.0)
 
+        def lined_up(o: Observation, w: WorldState) -> Controller:  # a joint move: from any arm pose
+            nonlocal start, end, fingers
+            start, end, fingers = self._stroke_line(w, o)  # from where the base is now
+            q = arm.ik(self._hand(start, fingers, WIPE_ABOVE), o.joint_positions.astype(float), base_xy_yaw(o))
+            if q is None:
+                raise PhaseError("no arm pose puts the open hand above the body part from here")
+            return arm.move_joints(q, timeout=30.0)
+
+        def lower(o: Observation, w: WorldState) -> Controller:
+            return arm.line(self._hand(start, fingers, WIPE_NEAR), speed=0.02, tolerance=0.008, settle=1.0)
+
         def touch(o: Observation, w: WorldState) -> Controller:
-            inner = arm.line(self._hand(start_in, along, -0.04), speed=0.02, tolerance=0.005, settle=0.5)
+            self._touch = ContactSlide(
+                self.spec,
+                self.kinematics,
+                [start[:2]],
+                self._hand(start, fingers, 0.0)[3:],
+                force,
+                sink=TOUCH_SPEED,
+                floor=float(start[2] - WIPE_FLOOR),
+                touch=TOUCH_FORCE,
+                timeout=(WIPE_NEAR + WIPE_FLOOR) / TOUCH_SPEED + 5.0,
+            )
+            return self._touch
 
-            def fn(obs_: Observation, t: float) -> tuple[object, bool]:
-                cmd = inner.step(obs_)
-                if force() > 1.0:
-                    self._contact_z = float(obs_.ee_poses["gripper"][2])
-                    return cmd, True
-                return cmd, inner.done
+        def strokes(o: Observation, w: WorldState) -> Controller:
+            if self._touch is None or not self._touch.touched:
+                raise PhaseError(f"the hand found no contact down to {WIPE_FLOOR * 100:.0f} cm under the limb's axis")
+            path = [(end if k % 2 == 0 else start)[:2] for k in range(max(1, self.params.strokes))]
+            self._slide = ContactSlide(
+                self.spec,
+                self.kinematics,
+                path,
+                self._hand(start, fingers, 0.0)[3:],
+                force,
+                speed=STROKE_SPEED,
+                low=WIPE_BAND[0],
+                high=WIPE_BAND[1],
+                sink=WIPE_RATES[0],
+                lift=WIPE_RATES[1],
+                spike=WIPE_SPIKE,
+                jump=WIPE_JUMP,
+                window=WIPE_WINDOW,
+                floor=float(start[2] - WIPE_FLOOR),
+                timeout=20.0 + 2.0 * max(1, self.params.strokes) * float(np.linalg.norm(end - start)) / STROKE_SPEED,
+            )
+            return self._slide
 
-            return FunctionController(fn, timeout=15.0)  # type: ignore[arg-type]
-
-        def stroke(k: int) -> Phase:
-            def make(o: Observation, w: WorldState) -> Controller:
-                if self._contact_z is None:
-                    from tianji.control.skills.base import PhaseError
-
-                    raise PhaseError("the hand found no contact above the body part")
-                target = end_in if k % 2 == 0 else start_in
-                pose = self._hand(np.array([target[0], target[1], self._contact_z - 0.004]), along, 0.0)
-                return arm.line(pose, speed=0.05, tolerance=0.02, settle=0.5)
-
-            return Phase(f"stroke {k + 1}", make, lambda o, w: self._samples.append(force()))
-
-        above = self._hand(start_in, along, 0.10)
-        phases = [
-            self._reposition((start + end) / 2, lambda o, w: [above, self._hand(end_in, along, 0.05)]),
+        return [
+            self._reposition((start + end) / 2, lambda o, w: [above, self._hand(end, fingers, WIPE_ABOVE)]),
             Phase("open hand", lambda o, w: GripperController(self.spec, close=False, duration=0.6)),
             Phase("unfold arm", lambda o, w: arm.unfold(o)),
-            Phase("above the body part", lambda o, w: arm.line(above, speed=0.1, tolerance=0.02, settle=3.0)),
+            Phase("above the body part", lined_up),
+            Phase("lower the hand", lower),
             Phase("touch", touch),
-            *[stroke(k) for k in range(max(1, self.params.strokes))],
-            Phase("lift", lambda o, w: arm.line(self._lifted(o), speed=0.06, tolerance=0.03)),
+            Phase("strokes", strokes),
+            Phase("lift", lambda o, w: arm.line(self._lifted(o), speed=0.04, tolerance=0.03)),
         ]
-        return phases
 
     @staticmethod
     def _lifted(obs: Observation) -> np.ndarray:
@@ -298,15 +537,17 @@ class Wipe(ArmSkill):
         return pose
 
     def check_success(self, obs: Observation, world_state: WorldState) -> tuple[bool, str]:
-        samples = np.array(self._samples)
-        share = float(np.mean(samples > CONTACT_FORCE)) if len(samples) else 0.0
-        peak = float(samples.max()) if len(samples) else 0.0
-        self.data.update(contact_share=share, samples=len(samples), peak_force=peak)
+        raw = np.array(self._slide.readings if self._slide is not None else [])
+        # a sample is in contact when a reading above CONTACT_FORCE came within the last CONTACT_HOLD ticks
+        held = np.array([raw[max(0, k - CONTACT_HOLD + 1) : k + 1].max() for k in range(len(raw))])
+        share = float(np.mean(held > CONTACT_FORCE)) if len(held) else 0.0
+        peak = float(raw.max()) if len(raw) else 0.0
+        self.data.update(contact_share=share, samples=len(held), peak_force=peak)
         if peak > FORCE_LIMIT:
             return False, f"pressed with {peak:.1f} N (limit {FORCE_LIMIT:.0f} N)"
         if share < WIPE_CONTACT_SHARE:
-            return False, f"in contact for only {share:.0%} of the stroke ({len(samples)} samples)"
+            return False, f"in contact for only {share:.0%} of the stroke ({len(held)} samples)"
         return (
             True,
-            f"wiped the {self.params.body_part}: contact {share:.0%} of {len(samples)} samples, peak {peak:.1f} N",
+            f"wiped the {self.params.body_part}: contact {share:.0%} of {len(held)} samples, peak {peak:.1f} N",
         )

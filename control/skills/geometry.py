@@ -17,7 +17,7 @@ import numpy as np
 
 from tianji.control.base_nav import OccupancyMap
 from tianji.control.robot import Observation
-from tianji.control.transforms import matrix_to_pose, quat_to_matrix, yaw_of
+from tianji.control.transforms import matrix_to_pose, quat_to_matrix, rotation_exp, yaw_of
 from tianji.control.world_state import WorldState
 
 
@@ -29,7 +29,8 @@ class ObjectModel:
     ``grasp_height``: height of the grasp point above the footprint; ``palm_offset``: distance
     of the grasp frame from the grasp point along the approach; ``height``: overall height;
     ``lip``: the point that goes to a person's mouth (rim centre of a cup, bowl of a spoon);
-    ``tilt``: how far it is tipped towards the mouth (rad); ``align_x``: turn the object's x
+    ``tilt``: how far it is tipped from upright towards the mouth (rad) for a face looking ahead (a face
+    looking up adds its elevation: the rim then points down to the mouth); ``align_x``: turn the object's x
     axis towards the mouth (a spoon's bowl leads); ``pitch``: side grasps come from above by this
     angle (rad) so the forearm clears the table.
     """
@@ -45,8 +46,9 @@ class ObjectModel:
 
 
 OBJECT_MODELS: dict[str, ObjectModel] = {
-    "cup": ObjectModel("side", 0.06, 0.045, 0.10, lip=(0.0, 0.0, 0.10), tilt=0.5),
-    "bowl": ObjectModel("side", 0.035, 0.075, 0.06),
+    "cup": ObjectModel("side", 0.06, 0.045, 0.10, lip=(0.0, 0.0, 0.10), tilt=1.6),
+    # the bowl is gripped near its rim (6 cm high) and from steeper above, so the little finger clears the table
+    "bowl": ObjectModel("side", 0.05, 0.075, 0.06, pitch=0.5),
     "spoon": ObjectModel("top", 0.0, 0.03, 0.006, lip=(0.055, 0.0, 0.003), align_x=True),
     "pill_box": ObjectModel("top", 0.0125, 0.03, 0.025),
 }
@@ -74,6 +76,21 @@ def frame_pose(position: Sequence[float], x_axis: np.ndarray, y_axis: np.ndarray
     m[:3, :3] = np.column_stack([x, y, np.cross(x, y)])
     m[:3, 3] = position
     return matrix_to_pose(m)
+
+
+def rotation_between(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
+    """3x3 rotation of least angle taking direction ``a`` to direction ``b``."""
+    a = np.asarray(a, dtype=float) / np.linalg.norm(a)
+    b = np.asarray(b, dtype=float) / np.linalg.norm(b)
+    axis = np.cross(a, b)
+    s = float(np.linalg.norm(axis))
+    if s < 1e-9:
+        if a @ b > 0:
+            return np.eye(3)
+        other = np.array([1.0, 0.0, 0.0]) if abs(a[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+        axis = np.cross(a, other)
+        return rotation_exp(axis / np.linalg.norm(axis) * math.pi)  # half a turn about any axis normal to a
+    return rotation_exp(axis / s * math.atan2(s, float(a @ b)))
 
 
 def side_grasp_pose(

@@ -42,7 +42,11 @@ PLACE_DISTANCE = 0.68  # m, from the place's standing pose towards the surface c
 PLACE_CLEARANCE = 0.12  # m, from other objects and people when placing
 DROP_HEIGHT = 0.012  # m, the object's footprint above the surface when the gripper opens
 HANDOVER_RAISE = 0.15  # m, above the person's hand (lying or sitting)
+HANDOVER_FRONT = 0.45  # m, in front of the chest toward the robot, when the hands are not known
+HEAD_TO_CHEST = 0.35  # m, below the head centre
 HANDOVER_TOLERANCE = 0.20  # m, how close to the hand-over point the object must be when released
+SIDE_TURNS = (0.0, 0.3, 0.6, 0.9, 1.2)  # rad, turns (to the left) of a side grasp's approach, tried in order
+WRIST_CLEARANCE = 0.15  # m, horizontal, from a side grasp's wrist to the centres of neighbouring objects
 
 
 class ArmSkill(PhasedSkill):
@@ -63,14 +67,20 @@ class ArmSkill(PhasedSkill):
             unmet.append(f"robot '{self.spec.name}' has no gripper")
         return unmet
 
-    def _reposition(self, target: np.ndarray, poses_fn: object, yaw: float | None = None, **kwargs: Any) -> Phase:
-        """Phase that chooses a base pose reaching ``poses_fn(obs, ws)`` and drives there when needed."""
+    def _reposition(
+        self, target: np.ndarray, poses_fn: object, yaw: float | None = None, slack: float = 0.0, **kwargs: Any
+    ) -> Phase:
+        """Phase that chooses a base pose reaching ``poses_fn(obs, ws)`` and drives there when needed.
+
+        The choice is kept in ``self._reach``; ``slack`` goes to :func:`base_move`.
+        """
 
         def make(obs: Observation, ws: WorldState) -> object:
             poses = poses_fn(obs, ws)  # type: ignore[operator]
             reach = choose_base(self._arm(), obs, target, poses, self.context.occupancy, yaw=yaw, **kwargs)
+            self._reach = reach
             self.data["base_moved"] = reach.moved
-            return base_move(reach.base, self.context.occupancy) if reach.moved else None
+            return base_move(reach.base, self.context.occupancy, slack=slack) if reach.moved else None
 
         return Phase("reposition base", make)  # type: ignore[arg-type]
 
@@ -142,6 +152,7 @@ class Pick(ArmSkill):
             pre = grasp.copy()
             pre[2] += PRE
         else:
+            approach = self._side_approach(ws, point, approach)
             grasp = side_grasp_pose(point, approach, model.palm_offset, model.pitch)
             a = quat_to_matrix(grasp[3:])[:, 1]  # the approach: the palm's normal
             pre = grasp.copy()
@@ -150,6 +161,40 @@ class Pick(ArmSkill):
         lifted = grasp.copy()
         lifted[2] += LIFT
         return pre, grasp, lifted
+
+    def _side_approach(self, ws: WorldState, point: np.ndarray, approach: np.ndarray) -> np.ndarray:
+        """Horizontal approach direction of a side grasp whose wrist stays clear of the object's neighbours.
+
+        The fingers of a side grasp are horizontal, so the wrist sits ~20 cm to the left of the
+        grasp point seen along the approach: right above a neighbour standing there (the cup
+        beside the bowl), which the forearm then shoves aside. Turning the approach to the left
+        swings the wrist back towards the robot; the smallest turn of :data:`SIDE_TURNS` that
+        keeps it :data:`WRIST_CLEARANCE` from every neighbour's centre is taken (else the clearest).
+        """
+        model = object_model(self.params.object)
+        others = [
+            np.asarray(o.position[:2], dtype=float)
+            for name, o in ws.objects.items()
+            if name != self.params.object
+            and abs(o.position[2] - point[2]) < 0.2
+            and np.linalg.norm(np.asarray(o.position[:2]) - point[:2]) < 0.4
+        ]
+        if not others:
+            return approach
+        wrist = self._arm().wrist_offset
+        best: tuple[float, np.ndarray] | None = None
+        for turn in SIDE_TURNS:
+            c, s = math.cos(turn), math.sin(turn)
+            h = np.array([c * approach[0] - s * approach[1], s * approach[0] + c * approach[1]])
+            grasp = pose_to_matrix(side_grasp_pose(point, h, model.palm_offset, model.pitch))
+            at = (grasp[:3, :3] @ wrist + grasp[:3, 3])[:2]
+            clear = min(float(np.linalg.norm(at - o)) for o in others)
+            if clear >= WRIST_CLEARANCE:
+                return h
+            if best is None or clear > best[0]:
+                best = (clear, h)
+        assert best is not None
+        return best[1]
 
     def phases(self, obs: Observation, world_state: WorldState) -> list[Phase]:
         self._start = np.asarray(world_state.object(self.params.object).position, dtype=float).copy()
@@ -375,9 +420,16 @@ class HandOver(ArmSkill):
         if hands:
             hand = min(hands, key=lambda h: float(np.linalg.norm(h[:2] - robot[:2])))
             return hand + np.array([0.0, 0.0, HANDOVER_RAISE])
-        chest = np.asarray(person.body_parts.get("chest", person.position), dtype=float)
+        # no hands seen (perception gives the head, not the hands): in front of the chest, far enough out
+        # that the arm does not brush the person's arms or lap on the way (a sitting patient's hands rest there)
+        if "chest" in person.body_parts:
+            chest = np.asarray(person.body_parts["chest"], dtype=float)
+        elif person.head is not None:
+            chest = np.asarray(person.head, dtype=float) - np.array([0.0, 0.0, HEAD_TO_CHEST])
+        else:
+            chest = np.asarray(person.position, dtype=float)
         d = robot[:2] - chest[:2]
-        return chest + np.array([*(0.35 * d / max(np.linalg.norm(d), 1e-6)), 0.0])
+        return chest + np.array([*(HANDOVER_FRONT * d / max(np.linalg.norm(d), 1e-6)), 0.0])
 
     def _poses(self, obs: Observation, ws: WorldState) -> tuple[np.ndarray, np.ndarray]:
         """(pre, out) gripper poses putting the object's centre at the hand-over point, hand as held now."""
