@@ -70,13 +70,13 @@ def test_a_step_that_times_out_is_retried_then_replanned(session, tmp_path: Path
 def test_a_refused_navigation_is_replanned_another_way(session, tmp_path: Path) -> None:
     planner = make_planner("rules")
     ctx = PlanContext.from_session(session)
-    plan = planner.plan("go to the bedside and alert the caregiver", ctx)
+    plan = planner.plan("go to the bedside table and alert the caregiver", ctx)
     assert [s.skill for s in plan.steps] == ["navigate_to", "alert_caregiver"]
     trace = tmp_path / "bedside.jsonl"
     run = Executor(session, planner, trace=TraceWriter(trace)).run(plan, ctx)
     assert run.succeeded and run.replans == 1, run.reason
     (replan,) = events(trace, "replan")
-    assert "occupied in the floor map" in replan["reason"]
+    assert "blocked" in replan["reason"]  # a real failure: the bed blocks the way to the bedside table
     assert replan["plan"]["steps"][0] == {"skill": "approach_person", "params": {"person": "patient"}}
     assert [e["kind"] for e in run.events] == ["alert"]
     result = CliRunner().invoke(app, ["trace", str(trace)], env={"COLUMNS": "200"})
@@ -86,7 +86,7 @@ def test_a_refused_navigation_is_replanned_another_way(session, tmp_path: Path) 
 def test_it_stops_safely_when_it_cannot_go_on(session) -> None:
     planner = make_planner("rules")
     ctx = PlanContext.from_session(session)
-    plan = Plan("go to the bedside", [PlanStep("navigate_to", {"place": "bedside"})], "test")
+    plan = Plan("go to the bedside table", [PlanStep("navigate_to", {"place": "bedside_table"})], "test")
     run = Executor(session, planner, max_replans=0).run(plan, ctx)
     assert run.status == "failed" and "no replans left" in run.reason and run.steps_succeeded == 0
     s = session.safe.observe()
