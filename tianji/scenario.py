@@ -13,7 +13,7 @@ Keys (all optional except ``instruction`` or ``plan`` or ``on_fall``)::
     robot: tiago                            # tiago | g1 (who carries out the plan)
     scene: care_room
     randomize: true                         # objects and patient within the scene's ranges
-    patient: {preset: sitting_in_bed, position: [-2.05, 1.42, 0.58], yaw: 0.0}
+    patient: {preset: sitting_in_bed, position: [-1.75, 1.42, 0.58], yaw: 0.0}
     start: room_center                      # a place, or [x, y, yaw]
     holding: cup                            # start with this object in the hand
     clock: "08:00"                          # scene clock for the medication schedule

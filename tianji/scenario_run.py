@@ -31,6 +31,7 @@ from tianji.scenario import NEAR_DISTANCE, Scenario
 
 VIDEO_FPS = 2.5  # frames per simulated second (a render of the room costs about 0.1 s on 2 cores)
 PERCEPTION_PERIOD = 0.4  # s of robot time between head-camera frames for perception
+PERSON_MEMORY = 600.0  # s a person stays in the world state unseen (perception's default is 30 s)
 ROOM_SIZE = (480, 360)  # room camera video size (w, h)
 WATCH_CHUNK = 0.5  # s of waiting between checks while watching for a fall
 PATIENT = "patient"
@@ -159,6 +160,8 @@ class ScenarioRun:
         self.perceived = (
             None if self.oracle else PerceivedWorld(session.robot, self.s.scene, "head", period=PERCEPTION_PERIOD)
         )
+        if self.perceived is not None:  # the patient stays in the room while the robot looks elsewhere for minutes
+            self.perceived.builder.person_timeout = PERSON_MEMORY
         world_state = session.world_state if self.perceived is None else self.perceived
         runner = SkillRunner(session.safe, world_state, stepper=self.world.step, callback=self._on_tick)
         self.view = SimpleNamespace(  # what the executor drives: the session with this world-state source
