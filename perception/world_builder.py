@@ -11,6 +11,7 @@ Confidence fades linearly with the age of the last sighting.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ from tianji.perception.posture import FALL_HOLD_TIME, FallDetector, FallEvent
 from tianji.perception.scene_map import SceneMap
 
 MAP_CONFIDENCE = 0.3  # fixed furniture at its scene-map pose, not seen yet
+HEAD_MEMORY_DISTANCE = 0.3  # m: a person whose body moved less keeps the head and mouth last seen
 
 
 @dataclass
@@ -112,12 +114,22 @@ class WorldStateBuilder:
                 track = _PersonTrack(name, det, now, FallDetector(self.fall_hold_time, person=name))
                 self.people[name] = track
             unmatched.pop(name, None)
+            previous = track.detection
+            if det.head is None and previous.head is not None and self._same_place(det, previous):
+                # the face is out of view this frame (the camera looks at the hands, the body is cut off):
+                # keep where the head and mouth were last seen while the body has not moved
+                det = dataclasses.replace(det, head=previous.head, mouth=previous.mouth)
             track.detection, track.last_seen = det, now
             event = track.fall.update(det.posture, now, tuple(float(v) for v in det.position))
             if event is not None:
                 self.events.append(event)
         for track in unmatched.values():  # not seen in this frame: neither confirms nor cancels a fall
             track.fall.update(Posture.UNKNOWN, now)
+
+    @staticmethod
+    def _same_place(a: PersonDetection, b: PersonDetection, tolerance: float = HEAD_MEMORY_DISTANCE) -> bool:
+        """Whether two detections of a person are at the same spot in the same posture (head memory holds)."""
+        return a.posture == b.posture and float(np.linalg.norm(a.position[:2] - b.position[:2])) <= tolerance
 
     def _match(self, det: PersonDetection, free: dict[str, _PersonTrack]) -> str:
         if free:
