@@ -16,15 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from tianji.control.errors import TianjiError
-from tianji.policies.planner.backends import ReplanRequest
 from tianji.policies.planner.context import PlanContext
 from tianji.policies.planner.llm import (
+    ChatBackend,
     PlanFormatError,
     answer_schema,
     parse_answer,
-    replan_prompt,
-    system_prompt,
-    user_prompt,
 )
 from tianji.policies.planner.plan import Outcome, Plan
 
@@ -35,7 +32,7 @@ class BackendUnavailableError(TianjiError, RuntimeError):
     """A backend's package or model file is missing; the message says what to install or pass."""
 
 
-class LlamaCppPlanner:
+class LlamaCppPlanner(ChatBackend):
     """Plans with a local GGUF model (see the module doc)."""
 
     name = "llamacpp"
@@ -85,22 +82,6 @@ class LlamaCppPlanner:
             schema = json.dumps(answer_schema(ctx))
             self._grammars[key] = self.llama_cpp.LlamaGrammar.from_json_schema(schema, verbose=False)
         return self._grammars[key]
-
-    def propose(self, instruction: str, ctx: PlanContext, feedback: str | None = None) -> Plan:
-        """Plan with the local model."""
-        messages = [
-            {"role": "system", "content": system_prompt(ctx)},
-            {"role": "user", "content": user_prompt(instruction, feedback)},
-        ]
-        return self._ask(messages, instruction, ctx)
-
-    def replan(self, request: ReplanRequest, ctx: PlanContext) -> Plan:
-        """The rest of the task after a failure."""
-        messages = [
-            {"role": "system", "content": system_prompt(ctx, request.world)},
-            {"role": "user", "content": replan_prompt(request)},
-        ]
-        return self._ask(messages, request.instruction, ctx)
 
     def _ask(self, messages: list[dict[str, Any]], instruction: str, ctx: PlanContext) -> Plan:
         out = self.llm.create_chat_completion(

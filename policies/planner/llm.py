@@ -158,3 +158,26 @@ def parse_answer(answer: str | dict[str, Any], instruction: str, backend: str) -
     kind = Outcome(outcome)
     category = "model" if kind is Outcome.REFUSE else ""
     return Plan(instruction, steps if kind is Outcome.PLAN else [], backend, kind, message, category)
+
+
+class ChatBackend:
+    """``propose`` and ``replan`` for a chat model: the messages are built here, ``_ask`` puts them to the model."""
+
+    def propose(self, instruction: str, ctx: PlanContext, feedback: str | None = None) -> Plan:
+        """Ask the model for a plan (``feedback``: why its last answer was rejected)."""
+        messages = [
+            {"role": "system", "content": system_prompt(ctx)},
+            {"role": "user", "content": user_prompt(instruction, feedback)},
+        ]
+        return self._ask(messages, instruction, ctx)
+
+    def replan(self, request: ReplanRequest, ctx: PlanContext) -> Plan:
+        """Ask the model for the rest of the task after a failure, with the world as it is now."""
+        messages = [
+            {"role": "system", "content": system_prompt(ctx, request.world)},
+            {"role": "user", "content": replan_prompt(request)},
+        ]
+        return self._ask(messages, request.instruction, ctx)
+
+    def _ask(self, messages: list[dict[str, Any]], instruction: str, ctx: PlanContext) -> Plan:
+        raise NotImplementedError

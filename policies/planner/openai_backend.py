@@ -22,24 +22,21 @@ import json
 import os
 from typing import Any
 
-from tianji.policies.planner.backends import ReplanRequest
 from tianji.policies.planner.context import PlanContext
 from tianji.policies.planner.llm import (
     TOOL_NAME,
+    ChatBackend,
     PlanFormatError,
     answer_schema,
     parse_answer,
-    replan_prompt,
-    system_prompt,
     tool,
-    user_prompt,
 )
 from tianji.policies.planner.plan import Outcome, Plan
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"  # vLLM's default; Ollama: http://127.0.0.1:11434/v1
 
 
-class OpenAIPlanner:
+class OpenAIPlanner(ChatBackend):
     """Plans with a chat model behind an OpenAI-compatible API (see the module doc)."""
 
     name = "openai"
@@ -103,22 +100,6 @@ class OpenAIPlanner:
                 base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=self.max_retries
             )
         return self._client
-
-    def propose(self, instruction: str, ctx: PlanContext, feedback: str | None = None) -> Plan:
-        """Ask the model for a plan."""
-        messages = [
-            {"role": "system", "content": system_prompt(ctx)},
-            {"role": "user", "content": user_prompt(instruction, feedback)},
-        ]
-        return self._ask(messages, instruction, ctx)
-
-    def replan(self, request: ReplanRequest, ctx: PlanContext) -> Plan:
-        """Ask the model for the rest of the task after a failure, with the world as it is now."""
-        messages = [
-            {"role": "system", "content": system_prompt(ctx, request.world)},
-            {"role": "user", "content": replan_prompt(request)},
-        ]
-        return self._ask(messages, request.instruction, ctx)
 
     def _ask(self, messages: list[dict[str, Any]], instruction: str, ctx: PlanContext) -> Plan:
         import openai

@@ -35,6 +35,7 @@ import yaml
 from gymnasium import spaces
 
 from tianji.control.robot import Command
+from tianji.sim import patient as patient_body
 from tianji.sim import scene
 from tianji.sim.envs.base import TianjiEnv
 from tianji.sim.sim_robot import SimRobot
@@ -135,21 +136,7 @@ class CareEnv(TianjiEnv):
         pos, quat = self.world.base_pose(self.patient.body_id)
         self._pin = -1
         if self.pin_patient:  # pinned where it settled, so the pin does not fight the furniture
-            inertial = self.world.client.getDynamicsInfo(self.patient.body_id, -1)
-            base_in_com = pb.invertTransform(inertial[3], inertial[4])  # the constraint acts on the COM frame
-            self._pin = self.world.client.createConstraint(
-                self.patient.body_id,
-                -1,
-                -1,
-                -1,
-                pb.JOINT_FIXED,
-                [0, 0, 0],
-                base_in_com[0],
-                pos.tolist(),
-                parentFrameOrientation=base_in_com[1],
-                childFrameOrientation=quat.tolist(),
-            )
-            self.world.client.changeConstraint(self._pin, maxForce=PATIENT_PIN_FORCE)
+            self._pin = patient_body.pin(self.world, self.patient, PATIENT_PIN_FORCE)
         self._patient_rest = (pos, quat, self.patient.observe().joint_positions.astype(float))
         self._rest_mouth = self.mouth()
         self._after_settle()
