@@ -28,6 +28,8 @@ def test_navigation_look_at_and_approach_person() -> None:
         near = s.run("approach_person", person="patient")
         assert near.succeeded, near.reason
         assert near.data["person_distance"] < 1.2
+        again = s.run("approach_person", person="patient")  # already there: a short turn, not an error
+        assert again.succeeded and again.duration < 5.0, again.reason
         assert s.safe.interventions["person_force"] == 0
         bad = s.run("navigate_to", place="kitchen")
         assert not bad.succeeded and "not in the world state" in bad.reason

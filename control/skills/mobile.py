@@ -56,6 +56,8 @@ def drive_path(goal: np.ndarray, obs: Observation, occupancy: OccupancyMap | Non
                 f" with {PATH_CLEARANCE:.2f} m clearance; the goal is blocked or enclosed"
             )
         waypoints = path[1:] + ([goal[:2]] if via is pre else [])
+        if not waypoints:  # already there (the path is just the start): one leg that turns to the goal's yaw
+            waypoints = [goal[:2]]
     legs: list[Controller] = []
     for i, point in enumerate(waypoints):
         last = i == len(waypoints) - 1
