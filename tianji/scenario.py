@@ -39,7 +39,11 @@ import yaml
 from tianji.control.errors import TianjiError, did_you_mean
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIO_DIR = ROOT / "experiments" / "scenarios"
+# scenario names resolve in the source checkout (pip install -e .), or under the working directory
+SCENARIO_DIR = next(
+    (d for d in (ROOT / "experiments" / "scenarios", Path.cwd() / "experiments" / "scenarios") if d.is_dir()),
+    ROOT / "experiments" / "scenarios",
+)
 DEFAULT_DEMO = ("fetch_water", "fall_response")
 ROBOTS = ("tiago", "g1")
 KEYS = {
@@ -121,7 +125,8 @@ def scenario_path(name_or_path: str | Path) -> Path:
         known = available()
         raise ScenarioError(
             f"no scenario named '{name_or_path}'.{did_you_mean(str(name_or_path), known)}"
-            f" Scenarios: {', '.join(known)} (or give a path to a .yaml file)"
+            f" Scenarios in {SCENARIO_DIR}: {', '.join(known) or 'none'} (or give a path to a .yaml file;"
+            " names resolve in a source checkout installed with pip install -e .)"
         )
     return candidate
 
