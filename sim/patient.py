@@ -45,7 +45,13 @@ def pin(world: World, patient: SimRobot, max_force: float = PIN_FORCE) -> int:
 
 
 def place(
-    world: World, patient: SimRobot, position: np.ndarray, quat: np.ndarray, joints: np.ndarray, cid: int
+    world: World,
+    patient: SimRobot,
+    position: np.ndarray,
+    quat: np.ndarray,
+    joints: np.ndarray,
+    cid: int,
+    max_force: float = PIN_FORCE,
 ) -> None:
     """Teleport the pelvis (base frame) to a pose at rest, the joints to ``joints``, and move the pin there."""
     c = world.client
@@ -55,17 +61,29 @@ def place(
     c.resetBasePositionAndOrientation(patient.body_id, com_pos, com_quat)
     c.resetBaseVelocity(patient.body_id, [0, 0, 0], [0, 0, 0])
     if cid >= 0:
-        c.changeConstraint(cid, list(position), list(quat), maxForce=PIN_FORCE)
+        c.changeConstraint(cid, list(position), list(quat), maxForce=max_force)
 
 
-def fall(world: World, patient: SimRobot, direction: float, cid: int, limbs: np.ndarray | None = None) -> np.ndarray:
+def fall(
+    world: World,
+    patient: SimRobot,
+    direction: float,
+    cid: int,
+    limbs: np.ndarray | None = None,
+    pelvis_xy: np.ndarray | None = None,
+    max_force: float = PIN_FORCE,
+) -> np.ndarray:
     """The patient falls from where it stands towards ``direction`` (rad, world yaw); returns the pelvis position.
 
-    ``limbs`` (4,) spreads the shoulders and hips (rad) for a less tidy pose.
+    ``limbs`` (4,) spreads the shoulders and hips (rad) for a less tidy pose. ``pelvis_xy`` puts the
+    fallen pelvis there (default: :data:`FALL_DISTANCE` from where it stands, along the fall).
     """
-    pelvis_now, _ = world.base_pose(patient.body_id)
-    axis = np.array([math.cos(direction), math.sin(direction)])
-    pelvis = np.asarray(pelvis_now[:2], dtype=float) + FALL_DISTANCE * axis
+    if pelvis_xy is None:
+        pelvis_now, _ = world.base_pose(patient.body_id)
+        axis = np.array([math.cos(direction), math.sin(direction)])
+        pelvis = np.asarray(pelvis_now[:2], dtype=float) + FALL_DISTANCE * axis
+    else:
+        pelvis = np.asarray(pelvis_xy, dtype=float)
     q = patient.start_positions.copy()
     spread = np.zeros(4) if limbs is None else np.asarray(limbs, dtype=float)
     for joint, value in zip(("right_shoulder_X", "left_shoulder_X", "right_hip_X", "left_hip_X"), spread, strict=True):
@@ -75,9 +93,9 @@ def fall(world: World, patient: SimRobot, direction: float, cid: int, limbs: np.
         (0, 0, 0), pb.getQuaternionFromEuler((0, 0, direction + math.pi)), (0, 0, 0), pb.getQuaternionFromEuler(lying)
     )[1]
     position = np.array([pelvis[0], pelvis[1], 0.5])
-    place(world, patient, position, np.asarray(quat), q, cid)
+    place(world, patient, position, np.asarray(quat), q, cid, max_force)
     c, body = world.client, patient.body_id
     lowest = min(c.getAABB(body, link)[0][2] for link in range(-1, c.getNumJoints(body)))
     position[2] -= lowest - 0.002  # resting on the floor
-    place(world, patient, position, np.asarray(quat), q, cid)
+    place(world, patient, position, np.asarray(quat), q, cid, max_force)
     return position

@@ -269,10 +269,7 @@ class CareEnv(TianjiEnv):
 
     def place_patient(self, position: np.ndarray, quat: np.ndarray, joints: np.ndarray) -> None:
         """Teleport the patient's pelvis (base frame) to a pose, joints to ``joints``, and re-pin it there."""
-        self.patient.reset(joints)
-        self.teleport(self.patient.body_id, position, quat)
-        if self._pin >= 0:
-            self.world.client.changeConstraint(self._pin, position.tolist(), quat.tolist(), maxForce=PATIENT_PIN_FORCE)
+        patient_body.place(self.world, self.patient, position, quat, joints, self._pin, PATIENT_PIN_FORCE)
 
     def teleport(self, body: int, position: np.ndarray | list[float], quat: np.ndarray | list[float]) -> None:
         """Put a body's base frame (not its centre of mass) at a pose, at rest."""

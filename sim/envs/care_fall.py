@@ -10,7 +10,8 @@ import pybullet as pb
 from gymnasium import spaces
 
 from tianji.control.robot import Command
-from tianji.sim.envs.care import CareEnv, yaw_of
+from tianji.sim import patient as patient_body
+from tianji.sim.envs.care import PATIENT_PIN_FORCE, CareEnv, yaw_of
 
 MAX_SPEED = 0.6  # m/s forward at |a| = 1
 MAX_TURN = 1.0  # rad/s at |a| = 1
@@ -80,7 +81,6 @@ class CareFallResponseEnv(CareEnv):
     success_bonus: ClassVar[float] = 10.0
 
     def _after_settle(self) -> None:
-        self._lying_quat = np.array(pb.getQuaternionFromEuler(self.patient.description.preset("lying").spawn_rpy))
         self._head_idx = np.array([self.tiago.spec.index(j) for j in HEAD_JOINTS])
 
     def _actuated_joints(self) -> list[tuple[str, str]]:
@@ -127,20 +127,7 @@ class CareFallResponseEnv(CareEnv):
     def _do_fall(self) -> None:
         """Put the patient lying on its back on the floor, head towards the fall direction."""
         pelvis, direction, limbs = self._fall
-        q = self.patient.start_positions.copy()
-        for joint, value in zip(
-            ("right_shoulder_X", "left_shoulder_X", "right_hip_X", "left_hip_X"), limbs, strict=True
-        ):
-            q[self.patient.spec.index(joint)] = abs(value)
-        # the lying preset has the head towards -x: turn it so the head points along the fall
-        yaw = pb.getQuaternionFromEuler((0, 0, direction + math.pi))
-        quat = np.array(pb.multiplyTransforms((0, 0, 0), yaw, (0, 0, 0), self._lying_quat.tolist())[1])
-        position = np.array([pelvis[0], pelvis[1], 0.5])
-        self.place_patient(position, quat, q)
-        c, body = self.world.client, self.patient.body_id
-        lowest = min(c.getAABB(body, link)[0][2] for link in range(-1, c.getNumJoints(body)))
-        position[2] -= lowest - 0.002
-        self.place_patient(position, quat, q)
+        patient_body.fall(self.world, self.patient, direction, self._pin, limbs, pelvis, PATIENT_PIN_FORCE)
         self.fallen = True
 
     def chest(self) -> np.ndarray:
