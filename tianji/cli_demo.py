@@ -98,9 +98,8 @@ def run_one(
             out_dir=folder,
             on_update=update,
         ).run()
+    outcome.files["timeline"] = plot_timeline(scenario, outcome, folder)  # first: the report links it
     outcome.files["report"] = write_report(scenario, outcome, folder)
-    outcome.files["timeline"] = plot_timeline(scenario, outcome, folder)
-    outcome.files["report"] = write_report(scenario, outcome, folder)  # again, now listing the timeline
     colour = "green" if outcome.succeeded else "red"
     console.print(f"[bold {colour}]{outcome.status}[/bold {colour}]: {escape(outcome.reason)}")
     for name_, ok, detail in outcome.checks:
