@@ -30,7 +30,7 @@ from tianji.control.errors import TianjiError
 from tianji.control.kinematics import Kinematics
 from tianji.control.loop import ControlLoop
 from tianji.control.robot import Command, ControlMode, Robot
-from tianji.sim.envs.reach import AllegroReachEnv, GoalReachEnv, TiagoReachEnv
+from tianji.sim.envs.reach import AllegroReachEnv, GoalReachEnv, TiagoReachEnv, goal_reward, point_distances
 from tianji.sim.registry import get_robot
 
 TASKS: dict[str, type[GoalReachEnv]] = {
@@ -99,12 +99,7 @@ class RobotReachEnv(gym.Env):
 
     def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
         """The simulated task's reward (dense: minus the summed distances; sparse: -1 until within tolerance)."""
-        a, d = np.asarray(achieved_goal, dtype=float), np.asarray(desired_goal, dtype=float)
-        shape = (*a.shape[:-1], len(self.points), 3)
-        distances = np.linalg.norm(a.reshape(shape) - d.reshape(shape), axis=-1)
-        if self.reward_type == "sparse":
-            return -(distances > self.tolerance).any(axis=-1).astype(np.float32)
-        return -distances.sum(axis=-1).astype(np.float32)
+        return goal_reward(achieved_goal, desired_goal, self.tolerance, self.reward_type)
 
     # ----------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
@@ -146,8 +141,7 @@ class RobotReachEnv(gym.Env):
             self._next_tick = time.monotonic()
         self.steps += 1
         obs = self._observe()
-        a, d = obs["achieved_goal"].reshape(-1, 3), self.goal.reshape(-1, 3)
-        distance = float(np.linalg.norm(a - d, axis=-1).max())
+        distance = float(point_distances(obs["achieved_goal"], self.goal).max())
         info = {"is_success": distance <= self.tolerance, "distance": distance}
         reward = float(self.compute_reward(obs["achieved_goal"], self.goal, info))
         return obs, reward, False, self.steps >= self.episode_steps, info

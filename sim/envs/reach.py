@@ -11,6 +11,22 @@ from tianji.control.robot import Observation
 from tianji.sim.envs.base import TianjiEnv
 
 
+def point_distances(achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
+    """Distance of each point (m) between stacked xyz triples, for one goal (..., 3k) or a batch of them."""
+    a = np.asarray(achieved, dtype=np.float64)
+    d = np.asarray(desired, dtype=np.float64)
+    shape = (*a.shape[:-1], a.shape[-1] // 3, 3)
+    return np.linalg.norm(a.reshape(shape) - d.reshape(shape), axis=-1)
+
+
+def goal_reward(achieved: np.ndarray, desired: np.ndarray, tolerance: float, reward_type: str) -> np.ndarray:
+    """Reaching reward: dense, minus the summed point distances; sparse, -1 until every point is within tolerance."""
+    distances = point_distances(achieved, desired)
+    if reward_type == "sparse":
+        return -(distances > tolerance).any(axis=-1).astype(np.float32)
+    return -distances.sum(axis=-1).astype(np.float32)
+
+
 class GoalReachEnv(TianjiEnv):
     """Shared reaching task: end-effector points of one robot to goal points.
 
@@ -93,16 +109,10 @@ class GoalReachEnv(TianjiEnv):
 
     def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
         """Vectorized reward (works on one goal or a batch), as SB3's HER needs."""
-        distances = self._distances(achieved_goal, desired_goal)
-        if self.reward_type == "sparse":
-            return -(distances > self.tolerance).any(axis=-1).astype(np.float32)
-        return -distances.sum(axis=-1).astype(np.float32)
+        return goal_reward(achieved_goal, desired_goal, self.tolerance, self.reward_type)
 
     def _distances(self, achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
-        a = np.asarray(achieved, dtype=np.float64)
-        d = np.asarray(desired, dtype=np.float64)
-        shape = (*a.shape[:-1], len(self.points), 3)
-        return np.linalg.norm(a.reshape(shape) - d.reshape(shape), axis=-1)
+        return point_distances(achieved, desired)
 
     def _evaluate(self) -> tuple[float, bool, dict[str, Any]]:
         self._step_obs = obs = self.robot.observe()  # _observe_state, right after, reuses it
