@@ -37,6 +37,7 @@ LYING_SURFACE_TO_AXIS = 0.08  # m, the same across a lying body
 HEAD_END = 0.25  # m: skin within this of a lying body's end marks the head end
 NOMINAL_HEIGHT = 1.75  # m, for a standing person whose head is out of the image
 SEATED_PELVIS = 0.62  # m above the floor on a standard 0.45 m seat
+LEGS_ABOVE_SEAT = 0.25  # m: points of a seated person this low above the floor (or the mattress) are feet or legs
 MOUTH_FORWARD, MOUTH_UP = 0.10, 0.06  # m, mouth from the head frame: towards the face, towards the crown
 
 
@@ -229,7 +230,10 @@ class PersonDetector:
             return None
         on_bed, mattress = self._on_bed(pts, bottom, furniture_poses)
         posture, conf = classify_posture(top, length, on_bed, mattress, top_cut, _feet_offset(pts))
-        head, mouth, pelvis = _key_points(pts, blob.skin, posture, top, top_cut, axis, centre, camera, self._bed_axis())
+        legs_below = (mattress if on_bed and mattress is not None else 0.0) + LEGS_ABOVE_SEAT
+        head, mouth, pelvis = _key_points(
+            pts, blob.skin, posture, top, top_cut, axis, centre, camera, self._bed_axis(), legs_below, on_bed
+        )
         skin_fraction = float(blob.skin.mean())
         if self.config.require_skin and self.onnx is None:
             conf *= min(1.0, 0.5 + 20.0 * skin_fraction)
@@ -340,8 +344,14 @@ def _key_points(
     centre: np.ndarray,
     camera: CameraModel,
     bed_axis: np.ndarray | None,
+    legs_below: float = 0.25,
+    on_bed: bool = False,
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
-    """(head, mouth, pelvis) world points from the body's points and posture; head and mouth None when cut off."""
+    """(head, mouth, pelvis) world points from the body's points and posture; head and mouth None when cut off.
+
+    A seated person faces their legs: the points below ``legs_below`` (the feet in front of a chair,
+    the legs stretched out on a bed); legs out of view, someone sitting up in bed faces its foot.
+    """
     cam_xy = camera.pose[:2, 3]
     up = np.array([0.0, 0.0, 1.0])
     if posture in (Posture.STANDING, Posture.SITTING):
@@ -358,9 +368,14 @@ def _key_points(
             facing = -away  # unknown from depth alone: assume the person faces the camera
         else:
             pelvis = np.array([*head_xy, max(0.3, top - SITTING_PELVIS_BELOW_TOP)])
-            feet = pts[pts[:, 2] < 0.25]
-            lap = np.median(feet[:, :2], axis=0) - head_xy if len(feet) >= 5 else np.zeros(2)
-            facing = _unit(lap) if np.linalg.norm(lap) > 0.2 else -away  # a seated person faces their feet
+            legs = pts[pts[:, 2] < legs_below]
+            lap = np.median(legs[:, :2], axis=0) - head_xy if len(legs) >= 5 else np.zeros(2)
+            if np.linalg.norm(lap) > 0.2:
+                facing = _unit(lap)  # a seated person faces their feet
+            elif on_bed and bed_axis is not None:
+                facing = -bed_axis
+            else:
+                facing = -away
         mouth = head + MOUTH_FORWARD * np.array([*facing, 0.0]) + MOUTH_UP * up
         return head, mouth, pelvis
     along = (pts[:, :2] - centre) @ axis

@@ -4,7 +4,9 @@ Rules (heights are metres above the floor, measured on the person's depth points
 perception/README.md for how they were chosen on the simulated patient, 1.78 m tall):
 
 * on a bed (at least half the points over a bed's footprint, lowest point above
-  ``BED_CLEARANCE`` below the mattress) and top lower than mattress + ``LYING_RISE``: ``lying_in_bed``
+  ``BED_CLEARANCE`` below the mattress) and top lower than mattress + ``LYING_RISE``: ``lying_in_bed``;
+  on a bed and higher: ``sitting`` (sitting up in bed), unless the top is ``BED_STANDING_RISE`` (1.2 m)
+  or more above the mattress (``standing``), whether or not the top is cut off by the image
 * top below ``FALLEN_TOP`` (0.6 m), or below ``LOW_TOP`` (0.9 m) while longer than
   ``LYING_LENGTH`` (1.0 m) horizontally, outside a bed: ``fallen``
 * top at or above ``STANDING_TOP`` (1.5 m): ``standing``
@@ -29,6 +31,7 @@ STANDING_TOP = 1.5
 SITTING_TOP_MAX = 1.35
 FEET_OFFSET_SITTING = 0.25
 LYING_RISE = 0.55
+BED_STANDING_RISE = 1.2  # m above the mattress: only someone standing on the bed is this tall there
 BED_CLEARANCE = 0.15
 FALL_HOLD_TIME = 1.0  # s: `fallen` must hold this long before a fall event is raised
 MAX_GAP = 1.0  # s: frames without a person longer than this restart the hold timer
@@ -47,8 +50,13 @@ def classify_posture(
     ``feet_offset`` is the horizontal distance (m) from the torso (points above 0.85 m) to the
     feet (points below 0.25 m), when both are visible.
     """
-    if on_bed and mattress_top is not None and top < mattress_top + LYING_RISE:
-        return Posture.LYING_IN_BED, 0.9
+    if on_bed and mattress_top is not None:
+        rise = top - mattress_top
+        if rise < LYING_RISE:
+            return Posture.LYING_IN_BED, 0.9
+        if rise >= BED_STANDING_RISE:
+            return Posture.STANDING, 0.6
+        return Posture.SITTING, 0.4 if top_cut else 0.6  # sitting up in bed (a cut top is a lower bound)
     if not on_bed and not top_cut:
         if top < FALLEN_TOP:
             return Posture.FALLEN, 0.9

@@ -79,7 +79,12 @@ class PerceivedWorld:
         )
         self.last_result = result
         self.last_frame = obs.cameras[self.camera]
-        return self.grasp.apply(self.builder.update(result, robot_pose), obs)
+        seen = result.best().get(self.grasp.held) if self.grasp.held is not None else None
+        if seen is not None:
+            self.grasp.refine(seen.position, obs)
+        grip = obs.ee_poses.get(self.grasp.frame)
+        hand = None if grip is None else np.asarray(grip[:3], dtype=float)
+        return self.grasp.apply(self.builder.update(result, robot_pose, hand), obs)
 
 
 class GraspBelief:
@@ -90,6 +95,8 @@ class GraspBelief:
     the world state follows the grasp frame at the offset it had, until the gripper opens again,
     where it is left. This is the belief a manipulation stack keeps about an attached object
     (the hand's own sensing), not a detection; the world state marks it ``source="grasp"``.
+    When the camera does see the held object, :meth:`refine` corrects the offset (objects slip
+    and turn in a parallel gripper as the hand tilts).
     """
 
     def __init__(
@@ -98,7 +105,9 @@ class GraspBelief:
         reach: float = 0.15,
         open_above: float = 0.9,
         on_move: Callable[[str, np.ndarray, float], None] | None = None,
+        refine_rate: float = 0.5,
     ) -> None:
+        self.refine_rate = refine_rate  # share of a fresh detection taken into the in-hand offset
         self.frame = frame
         self.on_move = on_move  # (name, position, time): tell a tracker where the held object went
         self.reach = reach
@@ -106,6 +115,19 @@ class GraspBelief:
         self.held: str | None = None
         self._offset: np.ndarray | None = None  # object position in the grasp frame
         self._was_open = True
+
+    def refine(self, seen: np.ndarray, obs: Observation) -> None:
+        """Correct the held object's offset in the hand from a detection of it (it slips and turns in the grip).
+
+        A detection farther than ``reach`` from where the belief puts the object is taken for something else.
+        """
+        grip = obs.ee_poses.get(self.frame)
+        if grip is None or self._offset is None:
+            return
+        pose = transform(quat_matrix(np.asarray(grip[3:7], dtype=float)), np.asarray(grip[:3], dtype=float))
+        offset = np.linalg.solve(pose, np.append(np.asarray(seen, dtype=float), 1.0))[:3]
+        if float(np.linalg.norm(offset - self._offset)) <= self.reach:
+            self._offset = (1.0 - self.refine_rate) * self._offset + self.refine_rate * offset
 
     def apply(self, state: WorldState, obs: Observation) -> WorldState:
         """``state`` with the held object moved to the hand (and the belief updated from ``obs``)."""

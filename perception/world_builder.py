@@ -24,6 +24,7 @@ from tianji.perception.scene_map import SceneMap
 
 MAP_CONFIDENCE = 0.3  # fixed furniture at its scene-map pose, not seen yet
 HEAD_MEMORY_DISTANCE = 0.3  # m: a person whose body moved less keeps the head and mouth last seen
+HAND_AT_FACE = 0.35  # m: the robot's hand this close to a head hides the face; head, mouth and position are kept
 
 
 @dataclass
@@ -75,15 +76,22 @@ class WorldStateBuilder:
         self.time = 0.0
 
     def update(
-        self, result: PerceptionResult, robot_pose: np.ndarray | tuple[float, float, float] | None = None
+        self,
+        result: PerceptionResult,
+        robot_pose: np.ndarray | tuple[float, float, float] | None = None,
+        hand: np.ndarray | None = None,
     ) -> WorldState:
-        """Fold one frame's result in and return the world state at its time."""
+        """Fold one frame's result in and return the world state at its time.
+
+        ``hand`` is the robot's own hand (world position), when known: near a face it hides it
+        and its points join the person's, so that person's head, mouth and position are kept.
+        """
         self.time = max(self.time, float(result.timestamp))
         if robot_pose is not None:
             self.robot_pose = np.asarray(robot_pose, dtype=float).reshape(3)
         for det in result.best().values():
             self._update_object(det)
-        self._update_people(result.people, float(result.timestamp))
+        self._update_people(result.people, float(result.timestamp), hand)
         return self.world_state()
 
     def _update_object(self, det: Detection) -> None:
@@ -105,7 +113,7 @@ class WorldStateBuilder:
         track.last_seen, track.source = det.timestamp, det.source
         track.hits += 1
 
-    def _update_people(self, people: list[PersonDetection], now: float) -> None:
+    def _update_people(self, people: list[PersonDetection], now: float, hand: np.ndarray | None = None) -> None:
         unmatched = dict(self.people)
         for det in people:
             name = self._match(det, unmatched)
@@ -115,7 +123,10 @@ class WorldStateBuilder:
                 self.people[name] = track
             unmatched.pop(name, None)
             previous = track.detection
-            if det.head is None and previous.head is not None and self._same_place(det, previous):
+            if hand is not None and previous.head is not None and _near(hand, previous.head, HAND_AT_FACE):
+                # the robot's hand is at the face (feeding, drinking): its points would pull the head to it
+                det = dataclasses.replace(det, head=previous.head, mouth=previous.mouth, position=previous.position)
+            elif det.head is None and previous.head is not None and self._same_place(det, previous):
                 # the face is out of view this frame (the camera looks at the hands, the body is cut off):
                 # keep where the head and mouth were last seen while the body has not moved
                 det = dataclasses.replace(det, head=previous.head, mouth=previous.mouth)
@@ -208,3 +219,7 @@ class WorldStateBuilder:
     def fallen(self) -> bool:
         """True while any tracked person has a confirmed fall."""
         return any(t.fall.fallen for t in self.people.values())
+
+
+def _near(a: np.ndarray, b: np.ndarray, distance: float) -> bool:
+    return float(np.linalg.norm(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))) <= distance

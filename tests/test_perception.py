@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tianji import assets
-from tianji.control.robot import CameraFrame
+from tianji.control.robot import CameraFrame, Observation
 from tianji.control.world_state import Posture
 from tianji.perception import (
     CameraModel,
@@ -32,6 +32,7 @@ from tianji.perception import (
 )
 from tianji.perception.geometry import apply, invert, matrix_quat, quat_matrix, rot_z, rpy_matrix, transform
 from tianji.perception.onnx_person import OnnxPersonDetector, parse_output
+from tianji.perception.source import GraspBelief
 
 PERCEPTION_DIR = Path(__file__).resolve().parents[1] / "perception"
 
@@ -212,6 +213,14 @@ def test_posture_with_the_head_out_of_the_image_uses_the_feet() -> None:
     assert classify_posture(1.20, 0.5, False, None, top_cut=True, feet_offset=0.05)[0] is Posture.STANDING
 
 
+def test_posture_on_a_bed_with_the_head_cut_off_is_sitting_not_standing() -> None:
+    # the camera close to someone sitting up in bed sees them cut at the top of the image
+    assert classify_posture(1.44, 0.24, True, 0.58, top_cut=True)[0] is Posture.SITTING
+    assert classify_posture(1.40, 0.3, False, None, top_cut=True)[0] is Posture.STANDING  # off the bed: standing
+    assert classify_posture(2.20, 0.4, True, 0.58)[0] is Posture.STANDING  # standing on the mattress
+    assert classify_posture(0.95, 1.6, True, 0.58, top_cut=True)[0] is Posture.LYING_IN_BED
+
+
 def test_fall_detector_raises_once_after_the_hold_time() -> None:
     det = FallDetector(hold_time=1.0)
     rate = 10.0
@@ -274,6 +283,46 @@ def test_world_state_builder_tracks_fuses_and_forgets(care_map: SceneMap) -> Non
     state = builder.update(PerceptionResult(7.5))  # 5.5 s after the cup was seen, 3.1 s after the person
     assert "cup" not in state.objects and "patient" not in state.people
     assert state.object("dining_table").source == "map"
+
+
+def test_the_robots_hand_at_a_face_keeps_the_head_and_mouth(care_map: SceneMap) -> None:
+    builder = WorldStateBuilder(care_map)
+    head, mouth = np.array([-1.8, 1.43, 1.21]), np.array([-1.7, 1.43, 1.27])
+    seen = PersonDetection(np.array([-1.8, 1.43, 0.78]), Posture.SITTING, 0.6, 1.0, head=head, mouth=mouth)
+    builder.update(PerceptionResult(1.0, people=[seen]))
+    # the spoon and hand at the mouth join the body's points and pull the head estimate 20 cm towards the robot
+    pulled = PersonDetection(
+        np.array([-1.62, 1.25, 0.78]), Posture.SITTING, 0.6, 2.0, head=head - (0, 0.2, 0), mouth=mouth - (0, 0.2, 0)
+    )
+    state = builder.update(PerceptionResult(2.0, people=[pulled]), hand=mouth + np.array([0.05, -0.1, 0.02]))
+    person = state.person("patient")
+    assert np.allclose(person.mouth, mouth) and np.allclose(person.head, head)
+    assert np.allclose(person.position[:2], (-1.8, 1.43))
+    state = builder.update(PerceptionResult(3.0, people=[pulled]), hand=mouth + np.array([0.3, -0.6, 0.0]))  # hand away
+    assert np.allclose(state.person("patient").mouth, mouth - (0, 0.2, 0))
+
+
+def test_grasp_belief_follows_the_hand_and_corrects_the_offset_from_a_detection(care_map: SceneMap) -> None:
+    builder = WorldStateBuilder(care_map)
+    state = builder.update(PerceptionResult(0.0, [_det("spoon", (1.0, 1.2, 0.75), 0.0, "colour")]))
+    belief = GraspBelief()
+
+    def obs(x: float, opening: float) -> Observation:
+        z = np.zeros(3)
+        grip = np.array([x, 1.2, 0.80, 0, 0, 0, 1.0])
+        return Observation(0.0, z, z, z, np.array([0, 0, 0, 0, 0, 0, 1.0]), np.zeros(6), {"gripper": grip}, opening)
+
+    belief.apply(state, obs(1.0, 1.0))
+    state = belief.apply(builder.world_state(), obs(1.0, 0.0))  # closes on the spoon 5 cm under the grasp frame
+    assert belief.held == "spoon"
+    state = belief.apply(builder.world_state(), obs(1.5, 0.0))
+    assert np.allclose(state.object("spoon").position, (1.5, 1.2, 0.75)) and state.object("spoon").source == "grasp"
+    for _ in range(10):  # the camera sees it 4 cm lower in the hand: it slipped
+        belief.refine(np.array([1.5, 1.2, 0.71]), obs(1.5, 0.0))
+    held = belief.apply(builder.world_state(), obs(1.5, 0.0)).object("spoon")
+    assert held.position[2] == pytest.approx(0.71, abs=1e-3)
+    belief.refine(np.array([1.5, 1.6, 0.71]), obs(1.5, 0.0))  # 40 cm away: something else
+    assert belief.apply(builder.world_state(), obs(1.5, 0.0)).object("spoon").position[1] == pytest.approx(1.2)
 
 
 def test_world_state_json_round_trip(care_map: SceneMap) -> None:

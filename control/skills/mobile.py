@@ -15,14 +15,15 @@ import numpy as np
 
 from tianji.control.base_nav import BaseController, OccupancyMap
 from tianji.control.controllers import JointTrajectoryController, SequenceController
-from tianji.control.controllers.base import Controller
-from tianji.control.robot import Observation
+from tianji.control.controllers.base import Controller, HoldController
+from tianji.control.kinematics import Kinematics
+from tianji.control.robot import Observation, RobotSpec
 from tianji.control.skills.arm import BASE_CLEARANCE, ROBOT_RADIUS, pose7
 from tianji.control.skills.base import Phase, PhasedSkill, PhaseError
 from tianji.control.skills.geometry import base_xy_yaw, inflate, is_free, plan_path
 from tianji.control.skills.registry import register
 from tianji.control.transforms import quat_to_matrix, wrap_angle
-from tianji.control.world_state import WorldState
+from tianji.control.world_state import Posture, WorldState
 
 ARRIVED_POSITION = 0.10  # m
 ARRIVED_YAW = 0.10  # rad
@@ -31,6 +32,10 @@ FINAL_RUN = 0.35  # m driven straight along the goal's heading at the end of a p
 HEAD_FRAME = "xtion_rgb_optical_frame"
 PAN, TILT = "head_1_joint", "head_2_joint"
 LOOK_TOLERANCE = 0.06  # rad between the camera's optical axis and the target
+FACE_DWELL = 0.6  # s the head holds still on the person's face at the end of approach_person
+FACE_LOOKS = 3  # looks at most to find the face (each re-aims at what perception saw in the last)
+FACE_SEARCH_STEP = 0.25  # m the aim moves up when the last look showed the body but not the head
+HEAD_ABOVE_PELVIS = 0.6  # m from an upright adult's pelvis up to the head, to look at a head not seen yet
 
 
 def drive_path(goal: np.ndarray, obs: Observation, occupancy: OccupancyMap | None, timeout: float = 90.0) -> Controller:
@@ -141,7 +146,12 @@ class PersonParams:
 
 @register
 class ApproachPerson(PhasedSkill):
-    """Go and stand beside a person, facing their chest, at the nearest free spot around them."""
+    """Go and stand beside a person, facing their chest, at the nearest free spot around them, and look at their head.
+
+    The last phases turn the head camera to the person's head (not seen yet: where an upright
+    person's head is, then higher while the body is cut off at the top of the image), so
+    perception sees the face that ``bring_to_mouth`` needs.
+    """
 
     name = "approach_person"
     Params = PersonParams
@@ -183,7 +193,29 @@ class ApproachPerson(PhasedSkill):
             self.data["spot"] = self._goal
             return drive_path(self._goal, o, self.context.occupancy)
 
-        return [Phase("drive", drive)]
+        aims: list[np.ndarray] = []  # where the head looked so far, for the looks that find the face
+
+        def face(o: Observation, w: WorldState) -> Controller | None:
+            if PAN not in self.spec.joint_names or TILT not in self.spec.joint_names or self.context.kinematics is None:
+                return None
+            person = w.person(self.params.person)
+            if person.head is not None:
+                if aims and np.linalg.norm(aims[-1] - person.head) < 0.05:
+                    return None  # already looking at the face
+                point = np.asarray(person.head, dtype=float)
+            elif aims:  # the last look did not show the head: it is above the image
+                point = aims[-1] + np.array([0.0, 0.0, FACE_SEARCH_STEP])
+            else:  # never seen: where an upright person's head is
+                rise = HEAD_ABOVE_PELVIS if person.posture in (Posture.SITTING, Posture.STANDING) else 0.1
+                point = np.add(person.position, (0.0, 0.0, rise))
+            aims.append(point)
+            turn = JointTrajectoryController(
+                self.spec, head_angles(self.kinematics, self.spec, o, point), velocity_scale=0.5, tolerance=0.02
+            )
+            return SequenceController([turn, HoldController(FACE_DWELL)])  # perception gets still frames of the face
+
+        looks = [Phase("look at them", face) for _ in range(FACE_LOOKS)]
+        return [Phase("drive", drive), *looks]
 
     def check_success(self, obs: Observation, world_state: WorldState) -> tuple[bool, str]:
         ok, dist, _dyaw = _arrived(obs, self._goal)
@@ -210,6 +242,21 @@ class LookParams:
             "extra_names": ("patient", "patient.mouth", "patient.chest", "dining_table", "bedside"),
         }
     )
+
+
+def head_angles(kin: Kinematics, spec: RobotSpec, obs: Observation, point: np.ndarray) -> dict[str, float]:
+    """Pan and tilt that aim the head camera's optical axis at ``point`` (a few fixed-point steps on the kinematics)."""
+    q = obs.joint_positions.astype(float).copy()
+    ip, it = spec.index(PAN), spec.index(TILT)
+    base = pose7(base_xy_yaw(obs), float(obs.base_pose[2]))
+    for _ in range(8):
+        m = kin.fk(q, HEAD_FRAME, base)
+        d = m[:3, :3].T @ (point - m[:3, 3])
+        q[ip] = float(np.clip(q[ip] - math.atan2(d[0], d[2]), spec.position_lower[ip], spec.position_upper[ip]))
+        q[it] = float(
+            np.clip(q[it] - math.atan2(d[1], math.hypot(d[0], d[2])), spec.position_lower[it], spec.position_upper[it])
+        )
+    return {PAN: q[ip], TILT: q[it]}
 
 
 def look_point(ws: WorldState, target: str) -> np.ndarray:
@@ -268,28 +315,11 @@ class LookAt(PhasedSkill):
             unmet.append(str(exc))
         return unmet
 
-    def _angles(self, obs: Observation, point: np.ndarray) -> dict[str, float]:
-        """Pan and tilt that aim the optical axis at ``point`` (a few fixed-point steps on the kinematics)."""
-        kin, spec = self.kinematics, self.spec
-        q = obs.joint_positions.astype(float).copy()
-        ip, it = spec.index(PAN), spec.index(TILT)
-        base = pose7(base_xy_yaw(obs), float(obs.base_pose[2]))
-        for _ in range(8):
-            m = kin.fk(q, HEAD_FRAME, base)
-            d = m[:3, :3].T @ (point - m[:3, 3])
-            q[ip] = float(np.clip(q[ip] - math.atan2(d[0], d[2]), spec.position_lower[ip], spec.position_upper[ip]))
-            q[it] = float(
-                np.clip(
-                    q[it] - math.atan2(d[1], math.hypot(d[0], d[2])), spec.position_lower[it], spec.position_upper[it]
-                )
-            )
-        return {PAN: q[ip], TILT: q[it]}
-
     def phases(self, obs: Observation, world_state: WorldState) -> list[Phase]:
         def aim(o: Observation, w: WorldState) -> Controller:
             self._point = look_point(w, self.params.target)
             return JointTrajectoryController(
-                self.spec, self._angles(o, self._point), velocity_scale=0.5, tolerance=0.02
+                self.spec, head_angles(self.kinematics, self.spec, o, self._point), velocity_scale=0.5, tolerance=0.02
             )
 
         return [Phase("turn head", aim)]
