@@ -99,6 +99,19 @@ class SimRobot(Robot):
         ]
         self._ee_names = [n for n, _ in link_ees]
         self._ee_indices = [i for _, i in link_ees]
+        self._base_ees = [(n, link) for n, link in desc.end_effectors.items() if self._link_index[link] < 0]
+        self._ee_links: dict[tuple[str, ...], list[int]] = {}  # end_effector_positions: names -> link indices
+        # per-step paths: index lists built once, PyBullet functions bound once (a BulletClient attribute
+        # lookup builds a new functools.partial every time)
+        self._pb_list = self._pb_index.tolist()
+        self._active = np.flatnonzero(~self._passive)  # spec indices of the joints the motors drive
+        self._active_pb = self._pb_index[self._active].tolist()
+        self._active_eff = self._limits[3][self._active].tolist()
+        self._active_zeros = [0.0] * len(self._active_pb)
+        self._get_joint_states = self._c.getJointStates
+        self._get_link_states = self._c.getLinkStates
+        self._get_base_velocity = self._c.getBaseVelocity
+        self._set_motors = self._c.setJointMotorControlArray
 
         q0 = np.array(
             [
@@ -107,8 +120,7 @@ class SimRobot(Robot):
             ]
         )
         q0 = np.clip(q0, self._spec.position_lower, self._spec.position_upper)
-        for i, q in zip(self._pb_index, q0, strict=True):
-            self._c.resetJointState(self.body_id, int(i), float(q))
+        self._reset_joints(q0)
         self._target = q0.copy()
         self.start_positions = q0.copy()  # the pose the robot was spawned in (home or a preset)
         self._release_passive()
@@ -229,21 +241,7 @@ class SimRobot(Robot):
     def command(self, cmd: Command) -> None:
         self._check_open()
         mode, indices, values = cmd.resolve(self._spec)  # raises before anything changes
-        lower, upper, vel, eff = self._limits
-        if mode is ControlMode.POSITION:
-            clipped = np.clip(values, lower[indices], upper[indices])
-        elif mode is ControlMode.VELOCITY:
-            clipped = np.clip(values, -vel[indices], vel[indices])
-        else:
-            clipped = np.clip(values, -eff[indices], eff[indices])
-        for i in indices[clipped != values]:
-            self.clamped[self._names[i]] += 1
-        mode_id = _MODES.index(mode)
-        self._mode[indices] = mode_id
-        if mode is ControlMode.TORQUE:
-            self._torque[indices] = clipped
-        else:
-            self._target[indices] = clipped
+        self._set_targets(_MODE_ID[mode], indices, values)
         if cmd.gripper is not None:
             opening = float(np.clip(cmd.gripper, 0.0, 1.0))
             if opening != cmd.gripper:
@@ -260,17 +258,56 @@ class SimRobot(Robot):
             self._base_twist = clipped_twist
         self._apply()
 
+    def command_positions(self, indices: np.ndarray, values: np.ndarray) -> None:
+        """Position targets for the joints at ``indices`` (positions in ``spec.joint_names``, an int array).
+
+        The same as ``command(Command("position", {name: value, ...}))`` for those joints (limits clamp and
+        count in :attr:`clamped`, NaN or inf raises InvalidCommandError and nothing is applied), without
+        building and resolving a Command: the environments' per-step path.
+        """
+        self._check_open()
+        values = np.asarray(values, dtype=np.float64)
+        # one dot product tells whether every value is finite (a NaN or inf makes it NaN or inf); only a
+        # value so large that it overflows takes the element-wise check
+        if not math.isfinite(values.dot(values)) and not np.isfinite(values).all():
+            names = [self._names[i] for i in indices]
+            self.command(Command(ControlMode.POSITION, dict(zip(names, values.tolist(), strict=True))))  # raises
+        self._set_targets(0, indices, values)
+        self._apply()
+
+    def _set_targets(self, mode_id: int, indices: np.ndarray, values: np.ndarray) -> None:
+        """Clamp validated ``values`` into the limits of ``mode_id`` (an index into _MODES), count what was
+        clamped, and store them as the targets of the joints at ``indices``."""
+        lower, upper, vel, eff = self._limits
+        if mode_id == 0:
+            clipped = values.clip(lower[indices], upper[indices])
+        elif mode_id == 1:
+            clipped = values.clip(-vel[indices], vel[indices])
+        else:
+            clipped = values.clip(-eff[indices], eff[indices])
+        changed = clipped != values
+        if np.count_nonzero(changed):
+            for i in indices[changed]:
+                self.clamped[self._names[i]] += 1
+        self._mode[indices] = mode_id
+        if mode_id == 2:
+            self._torque[indices] = clipped
+        else:
+            self._target[indices] = clipped
+
     def observe(self, cameras: Sequence[str] = ()) -> Observation:
         self._check_open()
-        c, body = self._c, self.body_id
-        states = c.getJointStates(body, self._pb_index.tolist())
-        q = np.array([s[0] for s in states], dtype=np.float32)
-        dq = np.array([s[1] for s in states], dtype=np.float32)
-        tau = np.array([s[3] for s in states], dtype=np.float32)
-        torque_mode = self._mode == _MODES.index(ControlMode.TORQUE)
-        tau[torque_mode] = self._torque[torque_mode]  # PyBullet reports 0 for externally applied torques
-        base = self.link_pose(self._base_link)
-        lin, ang = c.getBaseVelocity(body)
+        body = self.body_id
+        positions, velocities, _, efforts = zip(*self._get_joint_states(body, self._pb_list), strict=True)
+        q = np.array(positions, dtype=np.float32)
+        dq = np.array(velocities, dtype=np.float32)
+        tau = np.array(efforts, dtype=np.float32)
+        if np.count_nonzero(self._mode):
+            torque_mode = self._mode == _MODE_ID[ControlMode.TORQUE]
+            tau[torque_mode] = self._torque[torque_mode]  # PyBullet reports 0 for externally applied torques
+        pos, quat = self.world._base_pose(body)
+        base = np.array(pos + quat, dtype=np.float32)
+        lin, ang = self._get_base_velocity(body)
         ee = self._end_effector_poses()
         gripper = None
         if self._gripper:
@@ -285,7 +322,7 @@ class SimRobot(Robot):
             joint_velocities=dq,
             joint_efforts=tau,
             base_pose=base,
-            base_twist=np.array([*lin, *ang], dtype=np.float32),
+            base_twist=np.array(lin + ang, dtype=np.float32),
             ee_poses=ee,
             gripper=gripper,
             cameras=frames,
@@ -307,8 +344,7 @@ class SimRobot(Robot):
         if q.shape != (self.dof,) or not np.all(np.isfinite(q)):
             raise InvalidCommandError(f"reset positions must be {self.dof} finite values in spec.joint_names order")
         q = np.clip(q, self._spec.position_lower, self._spec.position_upper)
-        for i, value in zip(self._pb_index, q, strict=True):
-            self._c.resetJointState(self.body_id, int(i), float(value), 0.0)
+        self._reset_joints(q)
         if base_position is not None or base_yaw is not None:
             pos, quat = self.world.base_pose(self.body_id)
             if base_position is not None:
@@ -330,10 +366,21 @@ class SimRobot(Robot):
         self._base_twist = np.zeros(3)
         self._apply()
 
+    def _reset_joints(self, q: np.ndarray) -> None:
+        """Teleport every joint to ``q`` at rest.
+
+        One resetJointState per joint, not one resetJointStatesMultiDof (10x faster): every reset call
+        also updates the broadphase AABBs, whose history changes later contacts, so batching would
+        change trajectories (bit for bit, e.g. CareDrinking-v0 diverges after 50 steps).
+        """
+        reset, body = self._c.resetJointState, self.body_id
+        for i, v in zip(self._pb_list, q.tolist(), strict=True):
+            reset(body, i, v, 0.0)
+
     def stop(self) -> None:
         """Hold the current joint positions (position mode) and stop the base."""
         self._check_open()
-        states = self._c.getJointStates(self.body_id, self._pb_index.tolist())
+        states = self._get_joint_states(self.body_id, self._pb_list)
         self._target = np.clip(np.array([s[0] for s in states]), self._limits[0], self._limits[1])
         self._mode[:] = 0
         self._torque[:] = 0.0
@@ -354,6 +401,32 @@ class SimRobot(Robot):
                 self._c.removeConstraint(self._base_cid)
             self.world.remove_body(self.body_id)
 
+    # ------------------------------------------------- lean per-step reads
+    def joint_states(self) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, velocities) of every joint, float32 in ``spec.joint_names`` order: the
+        ``joint_positions`` and ``joint_velocities`` of :meth:`observe`, with one PyBullet call and
+        nothing else read (the environments' per-step path)."""
+        self._check_open()
+        positions, velocities, _, _ = zip(*self._get_joint_states(self.body_id, self._pb_list), strict=True)
+        return np.array(positions, dtype=np.float32), np.array(velocities, dtype=np.float32)
+
+    def end_effector_positions(self, names: tuple[str, ...]) -> np.ndarray:
+        """(3 k,) float32: the world positions of the end effectors ``names``, stacked, as
+        ``observe().ee_poses[name][:3]`` gives them, with one forward-kinematics query."""
+        self._check_open()
+        links = self._ee_links.get(names)
+        if links is None:
+            known = self.description.end_effectors
+            unknown = [n for n in names if n not in known]
+            if unknown:
+                raise AssetError(f"robot '{self.spec.name}' has no end effector {unknown}; it has: {list(known)}")
+            links = self._ee_links[names] = [self._link_index[known[n]] for n in names]
+        if -1 in links:  # an end effector on the base link
+            poses = self._end_effector_poses()
+            return np.concatenate([poses[n][:3] for n in names])
+        states = self._get_link_states(self.body_id, links, computeForwardKinematics=True)
+        return np.array([s[4] for s in states], dtype=np.float32).reshape(-1)
+
     # -------------------------------------------------------------- helpers
     def link_pose(self, link: str) -> np.ndarray:
         """(7,) float32 world pose (x, y, z, qx, qy, qz, qw) of a link by URDF name."""
@@ -372,13 +445,10 @@ class SimRobot(Robot):
         """All end-effector poses with one batched forward-kinematics query."""
         if not self._ee_indices:
             return {name: self.link_pose(link) for name, link in self.description.end_effectors.items()}
-        states = self._c.getLinkStates(self.body_id, self._ee_indices, computeForwardKinematics=True)
-        poses = {
-            name: np.array([*s[4], *s[5]], dtype=np.float32) for name, s in zip(self._ee_names, states, strict=True)
-        }
-        for name, link in self.description.end_effectors.items():
-            if name not in poses:  # an end effector on the base link
-                poses[name] = self.link_pose(link)
+        states = self._get_link_states(self.body_id, self._ee_indices, computeForwardKinematics=True)
+        poses = {name: np.array(s[4] + s[5], dtype=np.float32) for name, s in zip(self._ee_names, states, strict=True)}
+        for name, link in self._base_ees:  # end effectors on the base link
+            poses[name] = self.link_pose(link)
         return poses
 
     @property
@@ -407,6 +477,23 @@ class SimRobot(Robot):
             follower, leader, mult, offset = m
             self._mode[follower] = self._mode[leader]
             self._target[follower] = np.clip(mult * self._target[leader] + offset, lower[follower], upper[follower])
+        if not np.count_nonzero(self._mode):  # all joints in position mode (the usual case): one call, lists built once
+            n = len(self._active_pb)
+            if n:
+                self._set_motors(
+                    self.body_id,
+                    self._active_pb,
+                    pb.POSITION_CONTROL,
+                    targetPositions=self._target[self._active].tolist(),
+                    targetVelocities=self._active_zeros,
+                    forces=self._active_eff,
+                    positionGains=[self.kp] * n,
+                    velocityGains=[self.kd] * n,
+                )
+            self._torque_joints = []
+            self._torque_values = []
+            self._base_moving = self._base_cid is not None and np.count_nonzero(self._base_twist) > 0
+            return
         active = ~self._passive
         c, body = self._c, self.body_id
         pos = active & (self._mode == 0)
@@ -474,3 +561,4 @@ class SimRobot(Robot):
 
 
 _MODES = [ControlMode.POSITION, ControlMode.VELOCITY, ControlMode.TORQUE]
+_MODE_ID = {mode: i for i, mode in enumerate(_MODES)}

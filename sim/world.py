@@ -109,7 +109,9 @@ class World:
         self._physics_hooks: list[Callable[[], None]] = []
         self._recordings: list[_Recording] = []
         self._closed = False
-        self._step_simulation = self.client.stepSimulation  # bound once: BulletClient builds a partial per lookup
+        # bound once: a BulletClient attribute lookup builds a new functools.partial every time
+        self._step_simulation = self.client.stepSimulation
+        self._get_base_com_pose = self.client.getBasePositionAndOrientation
         self._com_inverse: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {}
         self.ground_id = self._add_ground() if self.config.ground else -1
 
@@ -127,9 +129,13 @@ class World:
     def step(self, n: int = 1) -> None:
         """Advance ``n`` control steps (each ``control_decimation`` physics steps)."""
         self._check_open()
+        hooks, dt = self._physics_hooks, self.config.timestep
         for _ in range(n):
-            for _ in range(self.config.control_decimation):
-                self.step_physics()
+            for _ in range(self.config.control_decimation):  # step_physics, inlined
+                for hook in hooks:
+                    hook()
+                self._step_simulation()
+                self.time += dt
             for rec in self._recordings:
                 rec.counter += 1
                 if rec.counter % rec.every == 0:
@@ -228,12 +234,17 @@ class World:
 
         PyBullet reports the base's centre of mass; the inertial offset is undone here.
         """
-        if body_id not in self._com_inverse:
-            info = self.client.getDynamicsInfo(body_id, -1)
-            self._com_inverse[body_id] = pb.invertTransform(info[3], info[4])
-        com_pos, com_quat = self.client.getBasePositionAndOrientation(body_id)
-        pos, quat = pb.multiplyTransforms(com_pos, com_quat, *self._com_inverse[body_id])
+        pos, quat = self._base_pose(body_id)
         return np.array(pos), np.array(quat)
+
+    def _base_pose(self, body_id: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """:meth:`base_pose` as PyBullet's tuples (the per-step path of SimRobot.observe)."""
+        inverse = self._com_inverse.get(body_id)
+        if inverse is None:
+            info = self.client.getDynamicsInfo(body_id, -1)
+            inverse = self._com_inverse[body_id] = pb.invertTransform(info[3], info[4])
+        com_pos, com_quat = self._get_base_com_pose(body_id)
+        return pb.multiplyTransforms(com_pos, com_quat, *inverse)
 
     # ------------------------------------------------------------- contacts
     def contacts(self, body_a: int, body_b: int | None = None) -> list[Contact]:

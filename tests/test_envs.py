@@ -104,6 +104,30 @@ def test_oracle_reaches_the_goal_and_reward_is_her_compatible(env_id: str) -> No
     dense.close()
 
 
+@pytest.mark.parametrize("reward_type", ["dense", "sparse"])
+def test_reach_step_reward_equals_compute_reward_exactly(reward_type: str) -> None:
+    """The step computes the reward on Python floats; HER relabels with the vectorized compute_reward."""
+    from tianji.sim.envs.reach import point_distances
+
+    env = _make("tianji/AllegroReach-v0", reward_type=reward_type)
+    env.reset(seed=3)
+    base = env.unwrapped
+    rng = np.random.default_rng(2)
+    for k in range(40):
+        if k == 20:  # the goal put where the tips are: success, sparse reward -0.0
+            base.robot.reset(base.robot.start_positions)
+            base.goal = base._points()
+            action = np.zeros(16, dtype=np.float32)
+        else:
+            action = rng.uniform(-1, 1, 16).astype(np.float32)
+        obs, reward, _, _, info = env.step(action)
+        assert reward == float(base.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
+        distances = point_distances(obs["achieved_goal"], obs["desired_goal"])
+        assert info["distance"] == float(distances.max())
+        assert info["is_success"] == bool((distances <= base.tolerance).all())
+    env.close()
+
+
 def test_domain_randomization_changes_dynamics_and_rejects_unknown_keys() -> None:
     env = _make("tianji/AllegroReach-v0", randomization={"mass_scale": 0.3, "gain_scale": 0.2, "obs_noise": 0.01})
     base = env.unwrapped

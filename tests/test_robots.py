@@ -122,6 +122,38 @@ def test_nan_command_is_rejected_and_nothing_is_applied(world: World) -> None:
     assert np.allclose(tiago.observe().joint_positions, before, atol=1e-3), "a rejected command moved the robot"
 
 
+def test_lean_per_step_calls_match_command_and_observe() -> None:
+    """command_positions / joint_states / end_effector_positions (the environments' per-step path) give what
+    command(Command("position", {...})) and observe() give: the same targets, clamping, counts and values."""
+    with World(WorldConfig(seed=0)) as a, World(WorldConfig(seed=0)) as b:
+        _lean_calls_match(a, b)
+
+
+def _lean_calls_match(a: World, b: World) -> None:
+    fast, slow = a.add_robot("tiago"), b.add_robot("tiago")
+    names = ("torso_lift_joint", "arm_1_joint", "arm_2_joint", "head_1_joint")
+    idx = np.array([fast.spec.index(n) for n in names])
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        values = fast.position_targets[idx] + rng.uniform(-2.0, 2.0, len(names))  # often past a limit
+        fast.command_positions(idx, values)
+        slow.command(Command("position", dict(zip(names, values.tolist(), strict=True))))
+        a.step()
+        b.step()
+        assert np.array_equal(fast.position_targets, slow.position_targets)
+        obs = slow.observe()
+        q, dq = fast.joint_states()
+        assert np.array_equal(q, obs.joint_positions) and np.array_equal(dq, obs.joint_velocities)
+        ees = tuple(obs.ee_poses)
+        expected = np.concatenate([obs.ee_poses[e][:3] for e in ees])
+        assert np.array_equal(fast.end_effector_positions(ees), expected)
+    assert fast.clamped == slow.clamped and sum(fast.clamped.values()) > 0
+    with pytest.raises(InvalidCommandError, match="arm_1_joint"):
+        fast.command_positions(idx, np.array([0.1, float("nan"), 0.0, 0.0]))
+    with pytest.raises(AssetError, match="no end effector"):
+        fast.end_effector_positions(("nose",))
+
+
 def test_bad_commands_give_clear_errors(world: World) -> None:
     g1 = world.add_robot("g1")
     with pytest.raises(UnknownJointError, match="left_knee_joint"):  # suggestion for a typo

@@ -25,9 +25,10 @@ def quaternion_angle(achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
     """Rotation angle (rad, 0..pi) between (x, y, z, w) quaternions, over the last axis (batched)."""
     a = np.asarray(achieved, dtype=np.float64)
     d = np.asarray(desired, dtype=np.float64)
-    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
-    d = d / np.linalg.norm(d, axis=-1, keepdims=True)
-    dot = np.clip(np.abs(np.sum(a * d, axis=-1)), 0.0, 1.0)
+    # np.linalg.norm(x, axis=-1, keepdims=True), np.sum and np.clip, as the ufuncs they call (fewer Python layers)
+    a = a / np.sqrt(np.add.reduce(a * a, axis=-1, keepdims=True))
+    d = d / np.sqrt(np.add.reduce(d * d, axis=-1, keepdims=True))
+    dot = np.abs(np.add.reduce(a * d, axis=-1)).clip(0.0, 1.0)
     return 2.0 * np.arccos(dot)
 
 
@@ -67,6 +68,7 @@ class AllegroReorientEnv(TianjiEnv):
             raise ValueError(f"goal_mode must be 'yaw' or 'full', got {goal_mode!r}")
         self.reward_type, self.goal_mode = reward_type, goal_mode
         self.goal = np.array([0.0, 0.0, 0.0, 1.0], dtype=np.float32)
+        self._step_cube: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         super().__init__(**kwargs)
 
     # ------------------------------------------------------------- building
@@ -82,6 +84,8 @@ class AllegroReorientEnv(TianjiEnv):
         self.cube = c.createMultiBody(CUBE_MASS, shape, visual, self.cube_rest_position().tolist())
         c.changeDynamics(self.cube, -1, lateralFriction=1.0)
         self.task_bodies = [self.cube]
+        self._cube_pose = c.getBasePositionAndOrientation  # bound once (a BulletClient lookup builds a partial)
+        self._cube_velocity = c.getBaseVelocity
 
     def cube_rest_position(self) -> np.ndarray:
         """Where the cube is placed: over the centre of the palm."""
@@ -106,6 +110,7 @@ class AllegroReorientEnv(TianjiEnv):
 
     # -------------------------------------------------------------- episode
     def _reset_task(self) -> None:
+        self._step_cube = None
         rng = self.np_random
         start = pb.getQuaternionFromEuler((0.0, 0.0, float(rng.uniform(-math.pi, math.pi))))
         self.world.client.resetBasePositionAndOrientation(self.cube, self.cube_rest_position().tolist(), start)
@@ -118,30 +123,34 @@ class AllegroReorientEnv(TianjiEnv):
         self.goal = np.asarray(goal, dtype=np.float32)
 
     def _cube_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        pos, quat = self.world.client.getBasePositionAndOrientation(self.cube)
-        lin, ang = self.world.client.getBaseVelocity(self.cube)
+        pos, quat = self._cube_pose(self.cube)
+        lin, ang = self._cube_velocity(self.cube)
         return np.array(pos), np.array(quat), np.array(lin), np.array(ang)
 
     def _observe_state(self) -> dict[str, np.ndarray]:
-        obs = self.robot.observe()
-        pos, quat, lin, ang = self._cube_state()
-        state = np.concatenate([obs.joint_positions, obs.joint_velocities, pos, quat, lin, ang]).astype(np.float32)
+        q, dq = self.robot.joint_states()  # observe()'s joint_positions and joint_velocities
+        cube, self._step_cube = self._step_cube, None  # read by _evaluate right before, in a step
+        pos, quat, lin, ang = cube if cube is not None else self._cube_state()
+        state = np.concatenate([q, dq, pos, quat, lin, ang]).astype(np.float32)
         return {"observation": state, "achieved_goal": quat.astype(np.float32), "desired_goal": self.goal.copy()}
 
     def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
         """Vectorized reward from orientations alone, as SB3's HER needs."""
-        angle = quaternion_angle(achieved_goal, desired_goal)
+        return self._angle_reward(quaternion_angle(achieved_goal, desired_goal))
+
+    def _angle_reward(self, angle: np.ndarray) -> np.ndarray:
         if self.reward_type == "sparse":
             return -(angle >= self.success_angle).astype(np.float32)
         return (-angle).astype(np.float32)
 
     def _evaluate(self) -> tuple[float, bool, dict[str, Any]]:
-        pos, quat, _, _ = self._cube_state()
+        self._step_cube = pos, quat, _, _ = self._cube_state()  # _observe_state, right after, reuses it
         quat = quat.astype(np.float32)  # as observed, so the reward equals compute_reward(obs...)
-        angle = float(quaternion_angle(quat, self.goal))
+        angle_array = quaternion_angle(quat, self.goal)
+        angle = float(angle_array)
         dropped = bool(pos[2] < self.palm_height() - self.drop_depth)
         success = angle < self.success_angle and not dropped
-        reward = float(self.compute_reward(quat, self.goal, None))
+        reward = float(self._angle_reward(angle_array))  # = compute_reward(quat, goal, None)
         return reward, dropped, {"is_success": success, "angle": angle, "dropped": dropped}
 
     def render_camera(self) -> tuple[np.ndarray, np.ndarray]:
@@ -197,6 +206,8 @@ class AllegroGraspEnv(TianjiEnv):
         self.start_height = 0.0
         self.held = 0
         self.wrist_height = WRIST_START
+        # (joint positions, velocities, object position, orientation, velocity, tip distance) read by _evaluate
+        self._step_reads: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float] | None = None
         super().__init__(**kwargs)
 
     # ------------------------------------------------------------- building
@@ -241,6 +252,11 @@ class AllegroGraspEnv(TianjiEnv):
         for link in range(-1, c.getNumJoints(self.robot.body_id)):
             c.changeDynamics(self.robot.body_id, link, lateralFriction=1.2)
         self.task_bodies = [*self.objects, self.table]
+        self._tips = tuple(self.robot.description.end_effectors)  # the fingertips
+        # bound once (a BulletClient attribute lookup builds a new partial every time)
+        self._object_pose = c.getBasePositionAndOrientation
+        self._object_velocity = c.getBaseVelocity
+        self._change_constraint = c.changeConstraint
 
     @staticmethod
     def _parking(i: int) -> np.ndarray:
@@ -254,6 +270,7 @@ class AllegroGraspEnv(TianjiEnv):
 
     # -------------------------------------------------------------- episode
     def _reset_task(self) -> None:
+        self._step_reads = None
         c, rng = self.world.client, self.np_random
         self.wrist_height = WRIST_START
         c.changeConstraint(self._wrist, [0, 0, WRIST_START], self._wrist_quat, maxForce=500.0)
@@ -281,46 +298,58 @@ class AllegroGraspEnv(TianjiEnv):
 
     def _map_action(self, action: np.ndarray) -> None:
         super()._map_action(action[:-1])
-        self.wrist_height = float(np.clip(self.wrist_height + action[-1] * WRIST_STEP, *WRIST_RANGE))
-        self.world.client.changeConstraint(self._wrist, [0, 0, self.wrist_height], self._wrist_quat, maxForce=500.0)
+        low, high = WRIST_RANGE
+        self.wrist_height = min(max(self.wrist_height + float(action[-1]) * WRIST_STEP, low), high)
+        self._change_constraint(self._wrist, [0, 0, self.wrist_height], self._wrist_quat, maxForce=500.0)
 
     def _grasp_point(self) -> np.ndarray:
         return np.array([*GRASP_CENTER, self.wrist_height - 0.09])
 
     def _object(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        pos, quat = self.world.client.getBasePositionAndOrientation(self.object_id)
-        lin, _ = self.world.client.getBaseVelocity(self.object_id)
+        body = self.objects[self.shape_index]
+        pos, quat = self._object_pose(body)
+        lin, _ = self._object_velocity(body)
         return np.array(pos), np.array(quat), np.array(lin)
 
-    def _tip_distance(self, obs_tips: dict[str, np.ndarray], pos: np.ndarray) -> float:
-        return float(np.mean([np.linalg.norm(p[:3] - pos) for p in obs_tips.values()]))
+    def _tip_distance(self, pos: np.ndarray) -> float:
+        """Mean distance (m) of the fingertips to ``pos``."""
+        tips = self.robot.end_effector_positions(self._tips).reshape(-1, 3)  # observe()'s ee_poses[..][:3]
+        # np.mean of np.linalg.norm(tip - pos) per tip, in the same operations: sqrt(d.dot(d)), then the sum
+        # (numpy sums fewer than 8 elements left to right) over the count
+        distances = [math.sqrt(d.dot(d)) for d in tips - pos]
+        return sum(distances) / len(distances)
+
+    def _read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+        q, dq = self.robot.joint_states()  # observe()'s joint_positions and joint_velocities
+        pos, quat, lin = self._object()
+        return q, dq, pos, quat, lin, self._tip_distance(pos)
 
     def _observe_state(self) -> np.ndarray:
-        obs = self.robot.observe()
-        pos, quat, lin = self._object()
+        reads, self._step_reads = self._step_reads, None  # one read per step: _evaluate's, right before
+        q, dq, pos, quat, lin, tips = reads if reads is not None else self._read()
         lift = pos[2] - self.start_height
         shape = np.eye(len(SHAPES))[self.shape_index]
         return np.concatenate(
             [
-                obs.joint_positions,
-                obs.joint_velocities,
+                q,
+                dq,
                 [self.wrist_height - TABLE_TOP],
                 pos - self._grasp_point(),
                 quat,
                 lin,
-                [lift, self._tip_distance(obs.ee_poses, pos)],
+                [lift, tips],
                 shape,
                 [float(self.held > 0)],
             ]
         ).astype(np.float32)
 
     def _evaluate(self) -> tuple[float, bool, dict[str, Any]]:
-        pos, _, _ = self._object()
+        self._step_reads = reads = self._read()  # _observe_state, right after, reuses it
+        pos, reach = reads[2], reads[5]
         lift = float(pos[2] - self.start_height)
         self.held = self.held + 1 if lift >= self.lift_target else 0
         success = self.held >= self.hold_steps
         fell = bool(pos[2] < TABLE_TOP - 0.05)
-        reach = self._tip_distance(self.robot.observe().ee_poses, pos)
         reward = -1.0 * reach + 2.0 * min(max(lift, 0.0), self.lift_target) / self.lift_target
         reward += 0.05 * (self.held > 0) + 5.0 * success
         info = {"is_success": success, "lift": lift, "held_steps": self.held, "shape": SHAPES[self.shape_index]}

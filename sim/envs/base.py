@@ -19,7 +19,6 @@ import pybullet as pb
 from gymnasium import spaces
 
 from tianji.control.errors import InvalidCommandError
-from tianji.control.robot import Command
 from tianji.sim.camera import CameraIntrinsics, look_at, render
 from tianji.sim.sim_robot import SimRobot
 from tianji.sim.world import World, WorldConfig
@@ -110,6 +109,13 @@ class TianjiEnv(gym.Env):
             self.world.client.changeDynamics(body, -1, activationState=pb.ACTIVATION_STATE_DISABLE_SLEEPING)
         self.actuated = self._actuated_joints()
         self.action_space = spaces.Box(-1.0, 1.0, shape=(len(self.actuated),), dtype=np.float32)
+        # the default action mapping per robot, resolved once: (robot, action elements, spec joint indices)
+        self._action_groups: list[tuple[SimRobot, np.ndarray, np.ndarray]] = []
+        for label, robot in self.robots.items():
+            idx = [i for i, (lab, _) in enumerate(self.actuated) if lab == label]
+            if idx:
+                joints = np.array([robot.spec.index(self.actuated[i][1]) for i in idx], dtype=np.int64)
+                self._action_groups.append((robot, np.array(idx, dtype=np.int64), joints))
         self.observation_space = self._observation_space()
         self._snapshot = self.world.save_state()
         # PyBullet keeps solver caches that restoreState does not reset; stepping once here makes the
@@ -147,14 +153,9 @@ class TianjiEnv(gym.Env):
 
     def _map_action(self, action: np.ndarray) -> None:
         """Default: each action element moves its joint's position target by ``action * max_delta``."""
-        for label, robot in self.robots.items():
-            idx = [i for i, (lab, _) in enumerate(self.actuated) if lab == label]
-            if not idx:
-                continue
-            names = [self.actuated[i][1] for i in idx]
-            joints = [robot.spec.index(n) for n in names]
+        for robot, idx, joints in self._action_groups:
             targets = robot.position_targets[joints] + action[idx] * self.max_joint_delta
-            robot.command(Command("position", dict(zip(names, targets.tolist(), strict=True))))
+            robot.command_positions(joints, targets)  # = command(Command("position", {joint: target}))
 
     max_joint_delta: ClassVar[float] = 0.05  # rad (or m) per control step at |action| = 1
 
@@ -179,15 +180,20 @@ class TianjiEnv(gym.Env):
         act = np.asarray(action, dtype=np.float64).reshape(-1)
         if act.shape != self.action_space.shape:
             raise InvalidCommandError(f"action must have shape {self.action_space.shape}, got {np.shape(action)}")
-        if not np.all(np.isfinite(act)):
+        # a NaN or inf makes the dot product NaN or inf; only values large enough to overflow it need the
+        # element-wise check
+        if not math.isfinite(act.dot(act)) and not np.isfinite(act).all():
             bad = [f"{self.actuated[i][1]}" for i in np.flatnonzero(~np.isfinite(act))]
             raise InvalidCommandError(
                 f"action has NaN or inf for {', '.join(bad)}; nothing was applied. Check the policy's output."
             )
-        act = np.clip(act, -1.0, 1.0)
-        self._pending.append(act)
-        if len(self._pending) > self._latency:
-            self._map_action(self._pending.pop(0))
+        act = act.clip(-1.0, 1.0)
+        if self._latency:
+            self._pending.append(act)
+            if len(self._pending) > self._latency:
+                self._map_action(self._pending.pop(0))
+        else:
+            self._map_action(act)
         self.world.step()
         self.steps += 1
         reward, terminated, info = self._evaluate()

@@ -124,6 +124,7 @@ class CareEnv(TianjiEnv):
         self.robots = {"tiago": self.tiago, "patient": self.patient}
         self.task_bodies = [o.body_id for o in self.scene.objects.values() if not o.fixed]
         self._arm_idx = np.array([self.tiago.spec.index(j) for j in ARM_JOINTS])
+        self._gripper_joints: list[tuple[str, float, float, float, float]] | None = None  # gripper_targets
         self._hand_link = self.tiago._link_index[HAND_LINK]
         self._drop_safety_box()
         if self.patient_posture:
@@ -207,15 +208,19 @@ class CareEnv(TianjiEnv):
 
     def gripper_targets(self, opening: float) -> dict[str, float]:
         """Hand joint targets for an opening (0 closed .. 1 open), kept inside the limits like the arm's."""
-        spec = self.tiago.spec
-        out = {}
-        for pattern, (opened, closed) in self.tiago.description.gripper.items():
-            for i, joint in enumerate(spec.joint_names):
-                if re.fullmatch(pattern, joint):
-                    lo, hi = spec.position_lower[i], spec.position_upper[i]
-                    margin = min(LIMIT_MARGIN, 0.04 * (hi - lo))
-                    out[joint] = float(np.clip(closed + opening * (opened - closed), lo + margin, hi - margin))
-        return out
+        if self._gripper_joints is None:  # matched once, not ~150 regex matches every step
+            spec = self.tiago.spec
+            self._gripper_joints = []
+            for pattern, (opened, closed) in self.tiago.description.gripper.items():
+                for i, joint in enumerate(spec.joint_names):
+                    if re.fullmatch(pattern, joint):
+                        lo, hi = spec.position_lower[i], spec.position_upper[i]
+                        margin = min(LIMIT_MARGIN, 0.04 * (hi - lo))
+                        self._gripper_joints.append((joint, opened, closed, lo + margin, hi - margin))
+        return {
+            joint: float(np.clip(closed + opening * (opened - closed), low, high))
+            for joint, opened, closed, low, high in self._gripper_joints
+        }
 
     # -------------------------------------------------------------- episode
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:

@@ -237,14 +237,14 @@ class G1Env(TianjiEnv):
         com_pos, com_quat = self._base_com_pose(self.body)
         pos, quat = pb.multiplyTransforms(com_pos, com_quat, *self._com_to_link)
         lin, ang = self._base_velocity(self.body)
-        joints = self._joint_states(self.body, self._joint_ids)
+        q, dq, _, _ = zip(*self._joint_states(self.body, self._joint_ids), strict=True)
         return BaseState(
             position=np.array(pos),
             rotation=np.array(pb.getMatrixFromQuaternion(quat)).reshape(3, 3),
             lin_vel=np.array(lin),
             ang_vel=np.array(ang),
-            q=np.array([j[0] for j in joints]),
-            dq=np.array([j[1] for j in joints]),
+            q=np.array(q),
+            dq=np.array(dq),
         )
 
     def _common_observation(self, s: BaseState) -> list[np.ndarray]:

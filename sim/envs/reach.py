@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
-from tianji.control.robot import Observation
 from tianji.sim.envs.base import TianjiEnv
 
 
@@ -16,7 +16,8 @@ def point_distances(achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
     a = np.asarray(achieved, dtype=np.float64)
     d = np.asarray(desired, dtype=np.float64)
     shape = (*a.shape[:-1], a.shape[-1] // 3, 3)
-    return np.linalg.norm(a.reshape(shape) - d.reshape(shape), axis=-1)
+    diff = a.reshape(shape) - d.reshape(shape)
+    return np.sqrt(np.add.reduce(diff * diff, axis=-1))  # what np.linalg.norm(diff, axis=-1) computes
 
 
 def goal_reward(achieved: np.ndarray, desired: np.ndarray, tolerance: float, reward_type: str) -> np.ndarray:
@@ -49,7 +50,7 @@ class GoalReachEnv(TianjiEnv):
         super().__init__(**kwargs)
         self.goal = np.zeros(3 * len(self.points), dtype=np.float32)
         self.goal_configuration = np.zeros(len(self.joints))
-        self._step_obs: Observation | None = None
+        self._step_reads: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (q, dq, achieved goal)
 
     # ------------------------------------------------------------- building
     def _build(self) -> None:
@@ -73,6 +74,7 @@ class GoalReachEnv(TianjiEnv):
 
     # -------------------------------------------------------------- episode
     def _reset_task(self) -> None:
+        self._step_reads = None
         spec = self.robot.spec
         start = self.robot.start_positions
         lo, hi = spec.position_lower[self._joint_idx], spec.position_upper[self._joint_idx]
@@ -94,33 +96,45 @@ class GoalReachEnv(TianjiEnv):
         return True
 
     def _points(self) -> np.ndarray:
-        poses = self.robot.observe().ee_poses
-        return np.concatenate([poses[p][:3] for p in self.points]).astype(np.float32)
+        """The end-effector points, stacked (float32): ``observe().ee_poses[p][:3]`` for each of ``points``."""
+        return self.robot.end_effector_positions(self.points)
+
+    def _read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(joint positions, joint velocities, achieved goal), float32, as observe() gives them."""
+        q, dq = self.robot.joint_states()
+        return q, dq, self._points()
 
     def _observe_state(self) -> dict[str, np.ndarray]:
-        obs, self._step_obs = self._step_obs or self.robot.observe(), None  # one observation per step
-        achieved = np.concatenate([obs.ee_poses[p][:3] for p in self.points]).astype(np.float32)
+        reads, self._step_reads = self._step_reads, None  # one read per step: _evaluate's, right before
+        q, dq, achieved = reads if reads is not None else self._read()
         idx = self._joint_idx
         # the targets are part of the state: actions move them, and a target that ran ahead of a joint the
         # motor cannot move (saturated against gravity) is invisible in the positions alone
         targets = self.robot.position_targets[idx]
-        state = np.concatenate([obs.joint_positions[idx], obs.joint_velocities[idx], targets, achieved])
+        state = np.concatenate([q[idx], dq[idx], targets, achieved])
         return {"observation": state.astype(np.float32), "achieved_goal": achieved, "desired_goal": self.goal.copy()}
 
     def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
         """Vectorized reward (works on one goal or a batch), as SB3's HER needs."""
         return goal_reward(achieved_goal, desired_goal, self.tolerance, self.reward_type)
 
-    def _distances(self, achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
-        return point_distances(achieved, desired)
-
     def _evaluate(self) -> tuple[float, bool, dict[str, Any]]:
-        self._step_obs = obs = self.robot.observe()  # _observe_state, right after, reuses it
-        achieved = np.concatenate([obs.ee_poses[p][:3] for p in self.points]).astype(np.float32)
-        distances = self._distances(achieved, self.goal)
-        success = bool((distances <= self.tolerance).all())
-        reward = float(self.compute_reward(achieved, self.goal, None))
-        return reward, False, {"is_success": success, "distance": float(distances.max())}
+        self._step_reads = reads = self._read()  # _observe_state, right after, reuses it
+        # point_distances and goal_reward of one goal on Python floats: the same operations in the same order
+        # (numpy sums fewer than 8 elements left to right), so the reward equals compute_reward(obs...) exactly,
+        # without a dozen numpy calls on 4-element arrays every step
+        a, g = reads[2].tolist(), self.goal.tolist()
+        distances = []
+        for i in range(0, len(a), 3):
+            dx, dy, dz = a[i] - g[i], a[i + 1] - g[i + 1], a[i + 2] - g[i + 2]
+            distances.append(math.sqrt(dx * dx + dy * dy + dz * dz))
+        tolerance = self.tolerance
+        if self.reward_type == "sparse":
+            reward = -float(np.float32(any(d > tolerance for d in distances)))
+        else:
+            reward = -float(np.float32(sum(distances)))
+        success = all(d <= tolerance for d in distances)
+        return reward, False, {"is_success": success, "distance": max(distances)}
 
 
 class TiagoReachEnv(GoalReachEnv):
