@@ -126,6 +126,23 @@ class WorldStateBuilder:
             if hand is not None and previous.head is not None and _near(hand, previous.head, HAND_AT_FACE):
                 # the robot's hand is at the face (feeding, drinking): its points would pull the head to it
                 det = dataclasses.replace(det, head=previous.head, mouth=previous.mouth, position=previous.position)
+            elif (
+                det.truncated
+                and not previous.truncated
+                and det.on_bed
+                and previous.on_bed
+                and (det.posture != previous.posture)
+            ):
+                # a close, partial view of someone in bed (only the legs, say) contradicts the last whole view:
+                # it says less, so the whole view's posture, head, mouth and position stand until the next one
+                det = dataclasses.replace(
+                    det,
+                    posture=previous.posture,
+                    head=previous.head,
+                    mouth=previous.mouth,
+                    position=previous.position,
+                    truncated=False,
+                )
             elif det.head is None and previous.head is not None and self._same_place(det, previous):
                 # the face is out of view this frame (the camera looks at the hands, the body is cut off):
                 # keep where the head and mouth were last seen while the body has not moved

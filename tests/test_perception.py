@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -300,6 +301,31 @@ def test_the_robots_hand_at_a_face_keeps_the_head_and_mouth(care_map: SceneMap) 
     assert np.allclose(person.position[:2], (-1.8, 1.43))
     state = builder.update(PerceptionResult(3.0, people=[pulled]), hand=mouth + np.array([0.3, -0.6, 0.0]))  # hand away
     assert np.allclose(state.person("patient").mouth, mouth - (0, 0.2, 0))
+
+
+def test_a_partial_view_of_someone_in_bed_does_not_overrule_the_whole_view(care_map: SceneMap) -> None:
+    builder = WorldStateBuilder(care_map)
+    head, mouth = np.array([-1.78, 1.42, 1.2]), np.array([-1.68, 1.42, 1.26])
+    whole = PersonDetection(
+        np.array([-1.77, 1.42, 0.75]), Posture.SITTING, 0.6, 1.0, head=head, mouth=mouth, on_bed=True
+    )
+    builder.update(PerceptionResult(1.0, people=[whole]))
+    # close up, the camera sees only the legs on the mattress: "lying", with a head guessed at their far end
+    legs = PersonDetection(
+        np.array([-1.22, 1.42, 0.72]),
+        Posture.LYING_IN_BED,
+        0.9,
+        2.0,
+        head=np.array([-1.69, 1.4, 0.88]),
+        mouth=np.array([-1.75, 1.39, 0.98]),
+        on_bed=True,
+        truncated=True,
+    )
+    person = builder.update(PerceptionResult(2.0, people=[legs])).person("patient")
+    assert person.posture is Posture.SITTING and np.allclose(person.mouth, mouth)
+    assert np.allclose(person.position, (-1.77, 1.42, 0.75)) and person.timestamp == 2.0
+    lying = dataclasses.replace(legs, truncated=False, timestamp=3.0)  # a whole view of her lying down: believed
+    assert builder.update(PerceptionResult(3.0, people=[lying])).person("patient").posture is Posture.LYING_IN_BED
 
 
 def test_grasp_belief_follows_the_hand_and_corrects_the_offset_from_a_detection(care_map: SceneMap) -> None:

@@ -98,8 +98,18 @@ def test_rehab_session_runs_the_g1_routine(tmp_path: Path) -> None:
     assert "demonstrate_exercise" in report and outcome.max_force <= 10.0
 
 
+def test_fetch_water_hands_the_cup_to_the_sitting_patient_with_perception(tmp_path: Path) -> None:
+    outcome, report = _run_and_report("fetch_water", tmp_path)
+    assert outcome.succeeded, outcome.reason
+    assert outcome.source == "perception"
+    skills = [s.skill for s in outcome.steps]
+    assert skills == ["navigate_to", "pick", "approach_person", "hand_over"], skills
+    assert all(s.status == "succeeded" for s in outcome.steps)
+    assert outcome.max_force <= 10.0 and "SUCCEEDED" in report
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in SHIPPED if n not in ("fall_response", "rehab_session")])
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n not in ("fall_response", "rehab_session", "fetch_water")])
 def test_tiago_care_scenarios_succeed(name: str, tmp_path: Path) -> None:
     outcome, report = _run_and_report(name, tmp_path)
     assert outcome.succeeded, outcome.reason

@@ -121,3 +121,24 @@ def test_basic_skills_and_a_policy_skill_on_the_simulated_tiago(world: World) ->
     failed = runner.run(slow)
     assert not failed.succeeded and "timed out" in failed.reason
     assert isinstance(Command(), Command)
+
+
+def test_the_cup_is_held_to_the_mouth_only_of_a_person_lying_in_bed(world: World) -> None:
+    from tianji.control.world_state import ObjectState, PersonState, Posture
+
+    tiago = world.add_robot("tiago")
+    ctx = SkillContext(spec=tiago.spec)
+    obs = tiago.observe()
+    head, mouth = np.array([0.8, 0.0, 1.2]), np.array([0.7, 0.0, 1.26])
+
+    def unmet(posture: Posture, obj: str) -> list[str]:
+        ws = WorldState(
+            objects={obj: ObjectState(obj, np.array([0.5, 0.0, 1.0]))},
+            people={"patient": PersonState("patient", np.array([0.8, 0.0, 0.7]), posture, head, mouth)},
+        )
+        return make_skill("bring_to_mouth", {"object": obj, "person": "patient"}, ctx).preconditions(ws, obs)
+
+    sitting = unmet(Posture.SITTING, "cup")
+    assert any("only done for a person lying in bed" in u and "hand_over the cup" in u for u in sitting), sitting
+    assert not any("lying in bed" in u for u in unmet(Posture.LYING_IN_BED, "cup"))
+    assert not any("lying in bed" in u for u in unmet(Posture.SITTING, "spoon"))  # the spoon is fed sitting up

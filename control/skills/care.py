@@ -31,7 +31,7 @@ from tianji.control.skills.geometry import (
 from tianji.control.skills.manipulation import ArmSkill
 from tianji.control.skills.registry import register
 from tianji.control.transforms import matrix_to_pose, pose_to_matrix, rotation_exp
-from tianji.control.world_state import WorldState
+from tianji.control.world_state import Posture, WorldState
 
 MOUTH_DISTANCE = 0.05  # m: success when the object's lip point comes this close to the mouth
 MOUTH_STANDOFF = 0.035  # m: target distance of the lip point from the mouth, along the face's normal
@@ -128,6 +128,7 @@ class BringToMouth(ArmSkill):
     preconditions_doc = (
         "the object is a cup or a spoon (it has a lip point) and the gripper holds it",
         "the person is in the world state with a mouth position, within 1.6 m",
+        "for the cup: the person lies in bed (the tipped-cup motion is not planned around someone sitting up)",
     )
     success_doc = (
         f"the lip point came within {MOUTH_DISTANCE * 100:.0f} cm of the mouth, the object is still held, and"
@@ -144,6 +145,13 @@ class BringToMouth(ArmSkill):
         person = world_state.person(self.params.person)
         if person.mouth is None or person.head is None:
             return [*unmet, f"the mouth of '{self.params.person}' is not known (perception found no face)"]
+        if object_model(self.params.object).tilt > 0 and person.posture is not Posture.LYING_IN_BED:
+            # the tipped-cup motion is planned against a lying person's head and chest only; for someone
+            # sitting up, its joint-space swing can sweep through their arms and face (seen: 50 N)
+            unmet.append(
+                f"holding the {self.params.object} to the mouth is only done for a person lying in bed;"
+                f" '{self.params.person}' is {person.posture.value}: hand_over the {self.params.object} instead"
+            )
         if held_object(world_state, obs) != self.params.object:
             unmet.append(f"the gripper does not hold '{self.params.object}'; pick it first")
         rel = in_base_frame(person.mouth, obs)
