@@ -19,7 +19,7 @@ from tianji.control.errors import UnknownNameError
 from tianji.control.robot import CameraFrame, Observation, Robot
 from tianji.control.world_state import WorldState
 from tianji.perception.detection import PerceptionResult
-from tianji.perception.geometry import quat_matrix, transform, yaw_of
+from tianji.perception.geometry import matrix_quat, quat_matrix, transform, yaw_of
 from tianji.perception.pipeline import Perception
 from tianji.perception.scene_map import SceneMap
 from tianji.perception.world_builder import WorldStateBuilder
@@ -93,7 +93,8 @@ class GraspBelief:
     When the gripper closes (its opening falls from fully open) with a tracked object within
     ``reach`` of the grasp frame, that object is taken to be held: from then on its position in
     the world state follows the grasp frame at the offset it had, until the gripper opens again,
-    where it is left. This is the belief a manipulation stack keeps about an attached object
+    where it is left; its orientation turns with the hand the same way. This is the belief a
+    manipulation stack keeps about an attached object
     (the hand's own sensing), not a detection; the world state marks it ``source="grasp"``.
     When the camera does see the held object, :meth:`refine` corrects the offset (objects slip
     and turn in a parallel gripper as the hand tilts).
@@ -114,6 +115,7 @@ class GraspBelief:
         self.open_above = open_above
         self.held: str | None = None
         self._offset: np.ndarray | None = None  # object position in the grasp frame
+        self._rotation = np.eye(3)  # object orientation in the grasp frame
         self._was_open = True
 
     def refine(self, seen: np.ndarray, obs: Observation) -> None:
@@ -137,7 +139,7 @@ class GraspBelief:
         pose = transform(quat_matrix(np.asarray(grip[3:7], dtype=float)), np.asarray(grip[:3], dtype=float))
         is_open = float(obs.gripper) > self.open_above
         if is_open:
-            self.held, self._offset = None, None
+            self.held, self._offset, self._rotation = None, None, np.eye(3)
         elif self._was_open and self.held is None:  # closing now: take the nearest object within reach
             near = [
                 (float(np.linalg.norm(o.position - pose[:3, 3])), name)
@@ -147,12 +149,17 @@ class GraspBelief:
             near = [n for n in near if n[0] <= self.reach]
             if near:
                 self.held = min(near)[1]
-                obj = state.objects[self.held].position
-                self._offset = np.linalg.solve(pose, np.append(obj, 1.0))[:3]
+                obj = state.objects[self.held]
+                self._offset = np.linalg.solve(pose, np.append(obj.position, 1.0))[:3]
+                # its orientation turns with the hand from here: as estimated, or upright and unturned (what the
+                # skills take an object without an orientation estimate to be)
+                rot = np.eye(3) if obj.orientation is None else quat_matrix(np.asarray(obj.orientation, dtype=float))
+                self._rotation = pose[:3, :3].T @ rot
         self._was_open = is_open
         if self.held is not None and self.held in state.objects and self._offset is not None:
             held = state.objects[self.held]
             held.position = (pose @ np.append(self._offset, 1.0))[:3]
+            held.orientation = matrix_quat(pose[:3, :3] @ self._rotation)
             held.source, held.timestamp = "grasp", float(obs.timestamp)
             if self.on_move is not None:
                 self.on_move(self.held, held.position, float(obs.timestamp))

@@ -349,6 +349,11 @@ def test_grasp_belief_follows_the_hand_and_corrects_the_offset_from_a_detection(
     assert held.position[2] == pytest.approx(0.71, abs=1e-3)
     belief.refine(np.array([1.5, 1.6, 0.71]), obs(1.5, 0.0))  # 40 cm away: something else
     assert belief.apply(builder.world_state(), obs(1.5, 0.0)).object("spoon").position[1] == pytest.approx(1.2)
+    turned = obs(1.5, 0.0)  # the hand turns 90 degrees about the vertical: so does what it holds
+    turned.ee_poses["gripper"][3:] = (0.0, 0.0, math.sin(math.pi / 4), math.cos(math.pi / 4))
+    held = belief.apply(builder.world_state(), turned).object("spoon")
+    assert np.allclose(quat_matrix(held.orientation) @ [1.0, 0.0, 0.0], (0.0, 1.0, 0.0), atol=1e-9)
+    assert np.allclose(held.position, (1.5, 1.2, 0.71), atol=1e-3)  # the offset was along the hand's axis
 
 
 def test_world_state_json_round_trip(care_map: SceneMap) -> None:
