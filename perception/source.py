@@ -116,7 +116,8 @@ class GraspBelief:
         self.held: str | None = None
         self._offset: np.ndarray | None = None  # object position in the grasp frame
         self._rotation = np.eye(3)  # object orientation in the grasp frame
-        self._was_open = True
+        self._was_open: bool | None = None  # unknown before the first observation: a gripper already closed
+        # then (the tucked arm's) has closed on nothing; only a closing seen from open takes hold of something
 
     def refine(self, seen: np.ndarray, obs: Observation) -> None:
         """Correct the held object's offset in the hand from a detection of it (it slips and turns in the grip).

@@ -338,6 +338,8 @@ def test_grasp_belief_follows_the_hand_and_corrects_the_offset_from_a_detection(
         grip = np.array([x, 1.2, 0.80, 0, 0, 0, 1.0])
         return Observation(0.0, z, z, z, np.array([0, 0, 0, 0, 0, 0, 1.0]), np.zeros(6), {"gripper": grip}, opening)
 
+    assert belief.apply(state, obs(1.0, 0.0)).object("spoon").source == "colour"  # closed from the start: not held
+    assert belief.held is None
     belief.apply(state, obs(1.0, 1.0))
     state = belief.apply(builder.world_state(), obs(1.0, 0.0))  # closes on the spoon 5 cm under the grasp frame
     assert belief.held == "spoon"
