@@ -142,3 +142,22 @@ def test_the_cup_is_held_to_the_mouth_only_of_a_person_lying_in_bed(world: World
     assert any("only done for a person lying in bed" in u and "hand_over the cup" in u for u in sitting), sitting
     assert not any("lying in bed" in u for u in unmet(Posture.LYING_IN_BED, "cup"))
     assert not any("lying in bed" in u for u in unmet(Posture.SITTING, "spoon"))  # the spoon is fed sitting up
+
+
+def test_a_closed_hand_beside_a_table_does_not_hold_what_stands_on_it(world: World) -> None:
+    from tianji.control.skills.geometry import held_object
+    from tianji.control.world_state import ObjectState, Place
+
+    tiago = world.add_robot("tiago")
+    obs = tiago.observe()
+    obs.gripper = 0.0  # closed, as when the arm is tucked
+    hand = obs.ee_poses["gripper"][:3].astype(float)
+    table = Place("dining_table", np.array([hand[0], hand[1], 0.0]), float(hand[2]), center=hand.copy())
+    ws = WorldState(places={"dining_table": table})
+    ws.objects["pill_box"] = ObjectState("pill_box", hand - np.array([0.0, 0.0, 0.02]))  # standing beside the hand
+    assert held_object(ws, obs) is None
+    ws.objects["pill_box"].position = hand + np.array([0.0, 0.0, 0.09])  # lifted off the table
+    assert held_object(ws, obs) == "pill_box"
+    ws.objects["pill_box"].position = hand - np.array([0.0, 0.0, 0.02])
+    ws.objects["pill_box"].source = "grasp"  # the hand's own belief: held wherever it is
+    assert held_object(ws, obs) == "pill_box"

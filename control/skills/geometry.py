@@ -53,6 +53,7 @@ OBJECT_MODELS: dict[str, ObjectModel] = {
     "pill_box": ObjectModel("top", 0.0125, 0.03, 0.025),
 }
 DEFAULT_MODEL = ObjectModel("side", 0.05, 0.05, 0.10)
+RESTING_HEIGHT = 0.03  # m: an object whose footprint is this close to a surface stands on it (a held one is lifted)
 
 
 def object_model(name: str) -> ObjectModel:
@@ -141,18 +142,31 @@ def object_pose(world_state: WorldState, name: str) -> np.ndarray:
 
 def held_object(world_state: WorldState, obs: Observation, max_distance: float = 0.15) -> str | None:
     """The object the gripper holds, judged from observations: nearest to the grasp frame within ``max_distance``
-    with the gripper not fully open, and off the floor. None when the hand is empty."""
+    with the gripper not fully open, and not resting on a surface (a closed hand parked beside a table is not
+    holding what stands on it; an object the world state says is held, ``source="grasp"``, counts wherever it
+    is). None when the hand is empty."""
     grip = obs.ee_poses.get("gripper")
     if grip is None or obs.gripper is None or obs.gripper > 0.9:
         return None
     best, best_d = None, max_distance
     for name, obj in world_state.objects.items():
+        if obj.source != "grasp" and _resting(world_state, obj.position):
+            continue
         model = object_model(name)
         centre = np.asarray(obj.position, dtype=float) + np.array([0.0, 0.0, model.grasp_height])
         d = float(np.linalg.norm(centre - grip[:3].astype(float)))
         if d < best_d:
             best, best_d = name, d
     return best
+
+
+def _resting(world_state: WorldState, position: Sequence[float]) -> bool:
+    """Whether an object's footprint is on a place's surface (within :data:`RESTING_HEIGHT`)."""
+    name = place_of(world_state, position)
+    if name is None:
+        return False
+    surface = world_state.place(name).surface_height
+    return surface is not None and abs(float(position[2]) - surface) <= RESTING_HEIGHT
 
 
 def place_of(world_state: WorldState, position: Sequence[float]) -> str | None:
