@@ -181,7 +181,7 @@ class BaseController(Controller):
         wz = float(np.clip(wz, -self.max_angular, self.max_angular))
         wz = math.copysign(min(abs(wz), math.sqrt(2.0 * self.max_angular_acc * abs(wz / self.heading_gain))), wz)
         vx = self._obstacle_cap(x, y, yaw, vx, obs)
-        dt = self.dt if self.dt > 0 else 0.02
+        dt = self.period(0.02)
         lin, ang = self.max_linear_acc * dt, self.max_angular_acc * dt
         step = np.array([lin, ang])
         self.twist = np.clip(np.array([vx, wz]), self.twist - step, self.twist + step)
@@ -197,7 +197,7 @@ class BaseController(Controller):
         self.free_ahead = self.occupancy.free_distance(x, y, yaw, self.robot_radius, self.robot_radius, lookahead)
         room = max(0.0, self.free_ahead - self.stop_margin)
         cap = math.sqrt(2.0 * self.max_linear_acc * room)
-        dt = self.dt if self.dt > 0 else 0.02
+        dt = self.period(0.02)
         cap = max(0.0, cap - self.max_linear_acc * dt)  # one tick of latency before the brake acts
         self.blocked = cap < 0.02 and vx > 0.02
         if self.blocked:

@@ -74,6 +74,10 @@ class Controller(ABC):
         return self.status is Status.SUCCEEDED
 
     # --------------------------------------------------------------- helpers
+    def period(self, nominal: float) -> float:
+        """Seconds since the previous step, or ``nominal`` on the first step (no previous one yet)."""
+        return self.dt if self.dt > 0 else nominal
+
     def elapsed(self, obs: Observation) -> float:
         """Seconds since ``reset``."""
         return float(obs.timestamp) - self.t0

@@ -122,7 +122,7 @@ class CartesianController(Controller):
         err = pose_error(self.kin.fk(self.q_ref, self.frame), desired)[rows]
         # integral action on the measured error removes the position loop's steady-state offset (gravity)
         measured = pose_error(self.kin.fk(obs.joint_positions.astype(float), self.frame), desired)[rows]
-        dt = self.dt if self.dt > 0 else 1.0 / self.spec.control_rate
+        dt = self.period(1.0 / self.spec.control_rate)
         err = err + self.integral_gain * dt * np.clip(measured, -MAX_CORRECTION, MAX_CORRECTION)
         jac = self.kin.jacobian(self.q_ref, self.frame, self.joints)[rows]
         lo, hi = self.spec.position_lower[self.cols], self.spec.position_upper[self.cols]

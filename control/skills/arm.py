@@ -102,6 +102,7 @@ class TiagoArm:
     def __init__(self, spec: RobotSpec, kinematics: Kinematics) -> None:
         self.spec, self.kin = spec, kinematics
         self.joints = kinematics.chain(GRASP_FRAME)
+        self.cols = [spec.index(j) for j in self.joints]  # positions of the torso and arm joints in spec order
 
     def ik(
         self,
@@ -163,13 +164,13 @@ class TiagoArm:
 
     def limit_margin(self, q: np.ndarray) -> float:
         """Smallest distance (rad or m) of a torso or arm joint from its limits: near 0 the Cartesian moves stall."""
-        idx = [self.spec.index(j) for j in self.joints]
+        idx = self.cols
         lower, upper = self.spec.position_lower[idx], self.spec.position_upper[idx]
         return float(np.min(np.minimum(q[idx] - lower, upper - q[idx])))
 
     def joint_jump(self, a: np.ndarray, b: np.ndarray) -> float:
         """Largest change of a torso or arm joint between two postures (rad or m)."""
-        idx = [self.spec.index(j) for j in self.joints]
+        idx = self.cols
         return float(np.max(np.abs(np.asarray(a)[idx] - np.asarray(b)[idx])))
 
     def clearance(self, q: np.ndarray, base: np.ndarray) -> float:
@@ -343,6 +344,7 @@ class ContactSlide(Controller):
         self._recent: list[float] = []
         self.q_ref = np.zeros(spec.dof)
         self.points = np.zeros((1, 2))
+        self._legs = np.zeros(0)
         self.travelled = 0.0
         self.height = 0.0
 
@@ -350,11 +352,12 @@ class ContactSlide(Controller):
         self.q_ref = obs.joint_positions.astype(float).copy()
         hand = self.kin.fk(self.q_ref, GRASP_FRAME, obs.base_pose.astype(float))
         self.points = np.array([hand[:2, 3], *self.path])
+        self._legs = np.linalg.norm(np.diff(self.points, axis=0), axis=1)  # the path is fixed from here
         self.height, self.travelled = float(hand[2, 3]), 0.0
         self.forces, self.readings, self.peak, self._recent = [], [], 0.0, []
 
     def _step(self, obs: Observation) -> Command:
-        dt = self.dt if self.dt > 0 else 1.0 / self.spec.control_rate
+        dt = self.period(1.0 / self.spec.control_rate)
         reading = float(self.read_force())
         self.peak = max(self.peak, reading)
         self.readings.append(reading)
@@ -369,16 +372,15 @@ class ContactSlide(Controller):
             self.height += self.lift * dt
         elif force < self.low:
             self.height = max(self.floor, self.height - self.sink * dt)
-        legs = np.linalg.norm(np.diff(self.points, axis=0), axis=1)
-        length = float(legs.sum())
+        length = float(self._legs.sum())
         self.travelled = min(length, self.travelled + (1.0 if force >= self.low else 1.0 / 3.0) * self.speed * dt)
         if self.travelled >= length:
             self.succeed(f"slid {length * 100:.0f} cm, peak {self.peak:.1f} N")
-        return self._track(obs, self._along(legs, self.travelled))
+        return self._track(obs, self._along(self._legs, self.travelled))
 
     def _descend(self, obs: Observation, reading: float) -> Command:
         """The guarded descent: sink until the first reading above ``touch`` N."""
-        dt = self.dt if self.dt > 0 else 1.0 / self.spec.control_rate
+        dt = self.period(1.0 / self.spec.control_rate)
         if reading > (self.touch or 0.0):
             self.touched = True
             self.succeed(f"touched at {self.height:.3f} m ({reading:.1f} N)")
@@ -391,7 +393,7 @@ class ContactSlide(Controller):
 
     def _track(self, obs: Observation, xy: np.ndarray) -> Command:
         """One damped least-squares step of the joint reference towards the hand at ``xy`` and the servo's height."""
-        dt = self.dt if self.dt > 0 else 1.0 / self.spec.control_rate
+        dt = self.period(1.0 / self.spec.control_rate)
         desired = np.eye(4)
         desired[:3, :3], desired[:3, 3] = self.rotation, (*xy, self.height)
         base = pose_to_matrix(obs.base_pose.astype(float))

@@ -209,9 +209,7 @@ class ApproachPerson(PhasedSkill):
                 rise = HEAD_ABOVE_PELVIS if person.posture in (Posture.SITTING, Posture.STANDING) else 0.1
                 point = np.add(person.position, (0.0, 0.0, rise))
             aims.append(point)
-            turn = JointTrajectoryController(
-                self.spec, head_angles(self.kinematics, self.spec, o, point), velocity_scale=0.5, tolerance=0.02
-            )
+            turn = turn_head(self.kinematics, self.spec, o, point)
             return SequenceController([turn, HoldController(FACE_DWELL)])  # perception gets still frames of the face
 
         looks = [Phase("look at them", face) for _ in range(FACE_LOOKS)]
@@ -242,6 +240,11 @@ class LookParams:
             "extra_names": ("patient", "patient.mouth", "patient.chest", "dining_table", "bedside"),
         }
     )
+
+
+def turn_head(kin: Kinematics, spec: RobotSpec, obs: Observation, point: np.ndarray) -> JointTrajectoryController:
+    """A head move that aims the camera's optical axis at ``point``."""
+    return JointTrajectoryController(spec, head_angles(kin, spec, obs, point), velocity_scale=0.5, tolerance=0.02)
 
 
 def head_angles(kin: Kinematics, spec: RobotSpec, obs: Observation, point: np.ndarray) -> dict[str, float]:
@@ -318,9 +321,7 @@ class LookAt(PhasedSkill):
     def phases(self, obs: Observation, world_state: WorldState) -> list[Phase]:
         def aim(o: Observation, w: WorldState) -> Controller:
             self._point = look_point(w, self.params.target)
-            return JointTrajectoryController(
-                self.spec, head_angles(self.kinematics, self.spec, o, self._point), velocity_scale=0.5, tolerance=0.02
-            )
+            return turn_head(self.kinematics, self.spec, o, self._point)
 
         return [Phase("turn head", aim)]
 
