@@ -82,8 +82,8 @@ class PerceivedWorld:
         seen = result.best().get(self.grasp.held) if self.grasp.held is not None else None
         if seen is not None:
             self.grasp.refine(seen.position, obs)
-        grip = obs.ee_poses.get(self.grasp.frame)
-        hand = None if grip is None else np.asarray(grip[:3], dtype=float)
+        grip = self.grasp.grip_pose(obs)
+        hand = None if grip is None else grip[:3, 3]
         return self.grasp.apply(self.builder.update(result, robot_pose, hand), obs)
 
 
@@ -119,25 +119,30 @@ class GraspBelief:
         self._was_open: bool | None = None  # unknown before the first observation: a gripper already closed
         # then (the tucked arm's) has closed on nothing; only a closing seen from open takes hold of something
 
+    def grip_pose(self, obs: Observation) -> np.ndarray | None:
+        """4x4 world pose of the grasp frame in ``obs``, or None when the robot has none."""
+        grip = obs.ee_poses.get(self.frame)
+        if grip is None:
+            return None
+        return transform(quat_matrix(np.asarray(grip[3:7], dtype=float)), np.asarray(grip[:3], dtype=float))
+
     def refine(self, seen: np.ndarray, obs: Observation) -> None:
         """Correct the held object's offset in the hand from a detection of it (it slips and turns in the grip).
 
         A detection farther than ``reach`` from where the belief puts the object is taken for something else.
         """
-        grip = obs.ee_poses.get(self.frame)
-        if grip is None or self._offset is None:
+        pose = self.grip_pose(obs)
+        if pose is None or self._offset is None:
             return
-        pose = transform(quat_matrix(np.asarray(grip[3:7], dtype=float)), np.asarray(grip[:3], dtype=float))
         offset = np.linalg.solve(pose, np.append(np.asarray(seen, dtype=float), 1.0))[:3]
         if float(np.linalg.norm(offset - self._offset)) <= self.reach:
             self._offset = (1.0 - self.refine_rate) * self._offset + self.refine_rate * offset
 
     def apply(self, state: WorldState, obs: Observation) -> WorldState:
         """``state`` with the held object moved to the hand (and the belief updated from ``obs``)."""
-        grip = obs.ee_poses.get(self.frame)
-        if grip is None or obs.gripper is None:
+        pose = self.grip_pose(obs)
+        if pose is None or obs.gripper is None:
             return state
-        pose = transform(quat_matrix(np.asarray(grip[3:7], dtype=float)), np.asarray(grip[:3], dtype=float))
         is_open = float(obs.gripper) > self.open_above
         if is_open:
             self.held, self._offset, self._rotation = None, None, np.eye(3)

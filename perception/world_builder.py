@@ -123,7 +123,7 @@ class WorldStateBuilder:
                 self.people[name] = track
             unmatched.pop(name, None)
             previous = track.detection
-            if hand is not None and previous.head is not None and _near(hand, previous.head, HAND_AT_FACE):
+            if hand is not None and previous.head is not None and np.linalg.norm(hand - previous.head) <= HAND_AT_FACE:
                 # the robot's hand is at the face (feeding, drinking): its points would pull the head to it
                 det = dataclasses.replace(det, head=previous.head, mouth=previous.mouth, position=previous.position)
             elif (
@@ -236,7 +236,3 @@ class WorldStateBuilder:
     def fallen(self) -> bool:
         """True while any tracked person has a confirmed fall."""
         return any(t.fall.fallen for t in self.people.values())
-
-
-def _near(a: np.ndarray, b: np.ndarray, distance: float) -> bool:
-    return float(np.linalg.norm(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))) <= distance
