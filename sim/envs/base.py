@@ -20,7 +20,7 @@ from gymnasium import spaces
 
 from tianji.control.errors import InvalidCommandError
 from tianji.sim.camera import CameraIntrinsics, look_at, render
-from tianji.sim.sim_robot import SimRobot
+from tianji.sim.sim_robot import SimRobot, all_finite
 from tianji.sim.world import World, WorldConfig
 
 OBS_MODES = ("state", "rgb", "rgbd")
@@ -180,9 +180,7 @@ class TianjiEnv(gym.Env):
         act = np.asarray(action, dtype=np.float64).reshape(-1)
         if act.shape != self.action_space.shape:
             raise InvalidCommandError(f"action must have shape {self.action_space.shape}, got {np.shape(action)}")
-        # a NaN or inf makes the dot product NaN or inf; only values large enough to overflow it need the
-        # element-wise check
-        if not math.isfinite(act.dot(act)) and not np.isfinite(act).all():
+        if not all_finite(act):
             bad = [f"{self.actuated[i][1]}" for i in np.flatnonzero(~np.isfinite(act))]
             raise InvalidCommandError(
                 f"action has NaN or inf for {', '.join(bad)}; nothing was applied. Check the policy's output."
