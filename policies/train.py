@@ -145,12 +145,22 @@ def train(
     *,
     resume: Path | None = None,
     progress: bool = True,
+    run_dir: Path | None = None,
 ) -> RunResult:
-    """Train per ``config``; with ``resume``, continue the run in that folder from its last checkpoint."""
+    """Train per ``config``; with ``resume``, continue the run in that folder from its last checkpoint.
+
+    ``run_dir`` names a new run's folder instead of ``runs_root/<env>/<algo>/<timestamp>`` (sweeps
+    start many runs in the same second); it must not exist yet.
+    """
     if config.torch_threads < 1:
         raise ConfigError(f"torch_threads must be at least 1, got {config.torch_threads}")
     torch.set_num_threads(config.torch_threads)
-    run_dir = resume if resume is not None else new_run_dir(runs_root, config)
+    if resume is not None:
+        run_dir = resume
+    elif run_dir is not None:
+        run_dir.mkdir(parents=True)  # an existing folder is an error: it would mix two runs' logs
+    else:
+        run_dir = new_run_dir(runs_root, config)
     if resume is None:
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
         (run_dir / "meta.json").write_text(json.dumps(run_metadata(config), indent=2))

@@ -135,3 +135,56 @@ def test_zoo_publish_list_and_reevaluate(tmp_path: Path) -> None:
     again = evaluate(folder, episodes=2)  # a zoo folder reproduces its recorded evaluation
     assert again.mean_return == pytest.approx(entry.evaluation["mean_return"], abs=1e-6)
     assert again.success_rate == entry.evaluation["success_rate"]
+
+
+def test_sweep_runs_seeds_and_grid_in_local_processes_and_gathers_one_table(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        algo="ppo",
+        her=None,
+        timesteps=64,
+        hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1},
+        eval={"freq": 10_000, "episodes": 1, "seed": 10},
+    )
+    args = ["sweep", "AllegroReach-v0", "--config", str(config), "--seeds", "0-1", "--jobs", "2", "--episodes", "2"]
+    args += ["--grid", "hyperparams.learning_rate=0.001,0.0003", "--runs", str(tmp_path / "runs")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "runs" / "sweeps" / "AllegroReach-v0" / "ppo").glob("*")
+    data = json.loads((folder / "sweep.json").read_text())
+    assert sorted((r["point"]["hyperparams.learning_rate"], r["seed"]) for r in data["runs"]) == [
+        (0.0003, 0),
+        (0.0003, 1),
+        (0.001, 0),
+        (0.001, 1),
+    ]
+    for run in data["runs"]:
+        assert run["error"] is None and run["timesteps"] == 64 and 0.0 <= run["success_rate"] <= 1.0
+        stored = yaml.safe_load((Path(run["run_dir"]) / "config.yaml").read_text())
+        assert (
+            stored["seed"] == run["seed"]
+            and stored["hyperparams"]["learning_rate"] == run["point"]["hyperparams.learning_rate"]
+        )
+        again = evaluate(run["run_dir"], episodes=2)  # the table's figures are the run folder's
+        assert again.mean_return == pytest.approx(run["mean_return"], abs=1e-6)
+    assert [row["seeds"] for row in data["summary"]] == [2, 2]
+    assert "hyperparams.learning_rate=0.001 | 2 | 0 |" in (folder / "sweep.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seeds", "3-1"], "--seeds: '3-1'"),
+        (["--grid", "hyperparams.gamma"], "KEY=V1,V2"),
+        (["--grid", "learning_rte=0.1"], "learning_rte"),
+        (["--grid", "timesteps=many"], "timesteps"),
+    ],
+)
+def test_sweep_bad_arguments_are_explained_before_any_run(tmp_path: Path, args: list[str], message: str) -> None:
+    runs = tmp_path / "runs"
+    result = runner.invoke(
+        app, ["sweep", "AllegroReach-v0", "--config", str(_config(tmp_path)), "--runs", str(runs), *args]
+    )
+    assert result.exit_code != 0
+    assert message in result.output
+    assert not runs.exists()  # validated before any folder or run

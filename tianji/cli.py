@@ -152,6 +152,7 @@ def _register_commands() -> None:
     app.command(name="record")(cli_policies.record)
     app.command(name="plot")(cli_policies.plot)
     app.command(name="zoo")(cli_policies.zoo)
+    app.command(name="sweep")(cli_policies.sweep)
     app.command(name="skill")(cli_skills.skill)
     app.command(name="perceive")(cli_perception.perceive)
     app.command(name="plan")(cli_planner.plan)

@@ -151,3 +151,78 @@ def zoo() -> None:
             str(e.path),
         )
     console.print(table)
+
+
+def sweep(
+    env: Annotated[str, typer.Argument(help="Environment, e.g. TiagoReach-v0.")],
+    seeds: Annotated[str, typer.Option(help="Seeds: a range 0-9, a list 0,3,5, or both 0-2,7.")] = "0-2",
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=V1,V2,... (repeatable; dotted keys reach into sections: hyperparams.gamma=0.95,0.98)."),
+    ] = None,
+    algo: Annotated[str | None, typer.Option(help="ppo, sac, td3 or tqc (default: the config's).")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML config (default: experiments/configs/<env>_<algo>.yaml).")
+    ] = None,
+    timesteps: Annotated[int | None, typer.Option(help="Total environment steps of each run.")] = None,
+    jobs: Annotated[int, typer.Option(help="Runs at a time as local processes (each uses n_envs cores).")] = 1,
+    episodes: Annotated[int, typer.Option(help="Evaluation episodes per run (the same seeds for every run).")] = 20,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Run on a Ray cluster: its address (ray://head:10001, auto) or 'local' (a local Ray)."),
+    ] = None,
+    runs: Annotated[Path, typer.Option(help="Root; the sweep goes to <runs>/sweeps/<env>/<algo>/<time>.")] = Path(
+        "runs"
+    ),
+) -> None:
+    """Train independent runs over seeds and a grid of settings; one table of their evaluated results."""
+    import time
+
+    from tianji.cli import friendly_errors
+    from tianji.policies.config import config_from_dict, load_config
+    from tianji.policies.sweep import SweepRun, duration, parse_grid, parse_seeds, run_sweep, summary_rows
+    from tianji.policies.train import env_id
+
+    with friendly_errors():
+        seed_list = parse_seeds(seeds)
+        grid_values = parse_grid(grid or [])
+        overrides = {"algo": algo, "timesteps": timesteps}
+        file = config or default_config(env, algo)
+        if file is not None:
+            base = load_config(file, **overrides)
+        else:
+            base = config_from_dict({"env": env, **{k: v for k, v in overrides.items() if v is not None}})
+        base.env = env_id(env)
+        out_dir = runs / "sweeps" / base.env.removeprefix("tianji/") / base.algo / time.strftime("%Y%m%d-%H%M%S")
+        n_points = 1
+        for values in grid_values.values():
+            n_points *= len(values)
+        where = f"Ray at {ray_address}" if ray_address else f"{jobs} local process(es)"
+        console.print(
+            f"sweep [bold]{base.env}[/bold] {base.algo.upper()}: {n_points} grid point(s) x {len(seed_list)} seed(s), "
+            f"{base.timesteps:,} steps each, on {where}\nfolder: [bold]{out_dir}[/bold]"
+        )
+
+        def report(run: SweepRun, finished: int, total: int) -> None:
+            outcome = f"[red]failed: {run.error}[/red]" if run.error else f"success {100 * run.success_rate:.0f}%"
+            console.print(f"[{finished}/{total}] {Path(run.run_dir).name}: {outcome} ({duration(run.wall_seconds)})")
+
+        results = run_sweep(
+            base, grid_values, seed_list, out_dir, jobs=jobs, episodes=episodes, ray_address=ray_address, on_done=report
+        )
+    table = Table(title=f"{base.env} {base.algo.upper()}: {len(results)} runs, {episodes} evaluation episodes each")
+    for column in ("grid point", "seeds", "failed", "success", "return", "training time"):
+        table.add_column(column)
+    for row in summary_rows(results):
+        table.add_row(
+            ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in row["point"].items()) or "(config as is)",
+            str(row["seeds"]),
+            str(row["failed"]),
+            f"{100 * row['success_mean']:.1f}% +- {100 * row['success_std']:.1f}",
+            f"{row['return_mean']:.2f} +- {row['return_std']:.2f}",
+            duration(row["wall_seconds"]),
+        )
+    console.print(table)
+    console.print(f"wrote {out_dir / 'sweep.md'} and sweep.json")
+    if any(r.error for r in results):
+        raise typer.Exit(1)
