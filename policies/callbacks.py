@@ -1,10 +1,16 @@
-"""A rich progress bar for SB3 training that shows the recent episode return and success rate."""
+"""Training callbacks: a rich progress bar with return and success, and evaluations with a wall clock."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
+
+EVALUATIONS_FILE = "evaluations.csv"
 
 
 class RichProgress(BaseCallback):
@@ -49,3 +55,50 @@ class RichProgress(BaseCallback):
         if self._progress is not None:
             self._refresh()
             self._progress.stop()
+
+
+class TimedEvalCallback(EvalCallback):
+    """SB3's EvalCallback that also logs each evaluation's wall-clock time and can stop at a success rate.
+
+    Every evaluation appends ``timesteps, wall_seconds, mean_return, success_rate`` to ``csv_path``
+    (wall seconds since training started, counting earlier segments of a resumed run), which is
+    what time-to-threshold figures are read from. With ``stop_success``, training ends once an
+    evaluation's success rate reaches it.
+    """
+
+    def __init__(self, *args: Any, csv_path: Path, stop_success: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.csv_path = csv_path
+        self.stop_success = stop_success
+        self._clock = 0.0
+        self._offset = 0.0
+
+    def _init_callback(self) -> None:
+        super()._init_callback()
+        self._clock = time.perf_counter()
+        if self.csv_path.is_file():  # resumed: continue the earlier segments' clock
+            rows = self.csv_path.read_text().strip().splitlines()[1:]
+            self._offset = float(rows[-1].split(",")[1]) if rows else 0.0
+        else:
+            self.csv_path.write_text("timesteps,wall_seconds,mean_return,success_rate\n")
+
+    def _on_step(self) -> bool:
+        keep_going = super()._on_step()
+        if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
+            success = float(np.mean(self._is_success_buffer)) if self._is_success_buffer else float("nan")
+            wall = self._offset + time.perf_counter() - self._clock
+            with self.csv_path.open("a") as handle:
+                handle.write(f"{self.num_timesteps},{wall:.2f},{self.last_mean_reward:.6g},{success:.6g}\n")
+            if self.stop_success is not None and success >= self.stop_success:
+                return False
+        return keep_going
+
+
+def read_evaluations(run_dir: Path) -> list[dict[str, float]]:
+    """The rows of a run's ``evaluations.csv`` (see :class:`TimedEvalCallback`); empty if it has none."""
+    file = run_dir / EVALUATIONS_FILE
+    if not file.is_file():
+        return []
+    lines = file.read_text().strip().splitlines()
+    keys = lines[0].split(",")
+    return [dict(zip(keys, map(float, line.split(",")), strict=True)) for line in lines[1:]]

@@ -43,6 +43,14 @@ class EvalConfig:
     freq: int = 5000  # environment steps (summed over workers) between evaluations
     episodes: int = 10
     seed: int = 10_000  # evaluation episodes use seeds seed, seed + 1, ...
+    stop_success: float | None = None  # end training once an evaluation's success rate reaches this (0..1)
+
+    def __post_init__(self) -> None:
+        for key in ("freq", "episodes"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"eval.{key}: must be at least 1, got {getattr(self, key)}")
+        if self.stop_success is not None and not 0.0 < self.stop_success <= 1.0:
+            raise ConfigError(f"eval.stop_success: a success rate in (0, 1], got {self.stop_success}")
 
 
 @dataclass

@@ -7,6 +7,7 @@ A run folder ``runs/<env>/<algo>/<timestamp>/`` holds:
 ``meta.json``          seed, git commit, versions of Python / pybullet / SB3 / torch / gymnasium
 ``progress.csv``       SB3's training log (also TensorBoard events under ``tb/``)
 ``evaluations.npz``    periodic evaluation results; ``best_model.zip`` the best of them
+``evaluations.csv``    the same evaluations with the wall-clock seconds each was reached at
 ``checkpoints/``       model (+ VecNormalize statistics, + replay buffer if configured)
 ``model.zip``          the final model; ``vecnormalize.pkl`` its normalization statistics
 =====================  ======================================================================
@@ -28,13 +29,13 @@ import torch
 import yaml
 from stable_baselines3 import PPO, SAC, TD3, HerReplayBuffer
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback, EvalCallback
+from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
 import tianji.sim  # noqa: F401  (registers the environments)
-from tianji.policies.callbacks import RichProgress
+from tianji.policies.callbacks import EVALUATIONS_FILE, RichProgress, TimedEvalCallback
 from tianji.policies.config import ConfigError, TrainConfig, config_from_dict
 
 VECNORMALIZE_FILE = "vecnormalize.pkl"
@@ -179,8 +180,10 @@ def train(
     model.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
     done = model.num_timesteps
     callbacks = [
-        EvalCallback(
+        TimedEvalCallback(
             eval_env,
+            csv_path=run_dir / EVALUATIONS_FILE,
+            stop_success=config.eval.stop_success,
             best_model_save_path=str(run_dir),
             log_path=str(run_dir),
             eval_freq=max(1, config.eval.freq // config.n_envs),

@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import imageio.v2 as imageio
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from tianji.cli import app
+from tianji.policies.callbacks import read_evaluations
 from tianji.policies.config import ConfigError, load_config
 from tianji.policies.evaluate import evaluate, load_policy
 
@@ -50,6 +52,9 @@ def test_sac_her_trains_resumes_evaluates_records_and_plots(tmp_path: Path) -> N
     assert meta["seed"] == 0 and set(meta["versions"]) >= {"pybullet", "stable_baselines3", "torch"}
     assert list((run / "checkpoints").glob("model_*_steps.zip"))
     assert any(p.name.startswith("events") for p in run.rglob("*")), "no TensorBoard log"
+    (row,) = read_evaluations(run)  # one evaluation at 200 of 300 steps, with the wall time it was reached at
+    assert row["timesteps"] == 200 and row["wall_seconds"] > 0 and row["success_rate"] in (0.0, 0.5, 1.0)
+    assert row["mean_return"] == pytest.approx(float(np.load(run / "evaluations.npz")["results"].mean()), abs=1e-4)
 
     resumed = runner.invoke(
         app, ["train", "AllegroReach-v0", "--resume", str(run), "--timesteps", "450", "--no-progress"]
@@ -94,7 +99,12 @@ def test_ppo_with_vecnormalize_trains_through_the_cli(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("change", "message"),
-    [({"learning_rte": 0.1}, "learning_rte"), ({"timesteps": "lots"}, "timesteps"), ({"eval": {"every": 3}}, "every")],
+    [
+        ({"learning_rte": 0.1}, "learning_rte"),
+        ({"timesteps": "lots"}, "timesteps"),
+        ({"eval": {"every": 3}}, "every"),
+        ({"eval": {"stop_success": 95}}, "eval.stop_success"),
+    ],
 )
 def test_bad_config_is_a_clear_error_naming_the_key(tmp_path: Path, change: dict, message: str) -> None:
     file = _config(tmp_path, **change)
