@@ -425,6 +425,31 @@ class SimRobot(Robot):
         states = self._get_link_states(self.body_id, links, computeForwardKinematics=True)
         return np.array([s[4] for s in states], dtype=np.float32).reshape(-1)
 
+    def point_jacobian(self, names: tuple[str, ...], joints: np.ndarray) -> np.ndarray:
+        """(3 k, m): how the world positions of end effectors ``names`` (the points of
+        :meth:`end_effector_positions`) move per unit motion of the spec joints ``joints``, at the
+        current joint positions (PyBullet's ``calculateJacobian``, linear part)."""
+        self._check_open()
+        self.end_effector_positions(names)  # validates the names and caches their links
+        links = self._ee_links[names]
+        if -1 in links:
+            raise AssetError(f"robot '{self.spec.name}': end effectors on the base link have no joint Jacobian")
+        positions, _ = self.joint_states()
+        order = np.argsort(self._pb_index)  # PyBullet's DoF order: movable joints by joint index
+        q = positions[order].astype(np.float64).tolist()
+        zeros = [0.0] * len(q)
+        column = np.empty(len(q), dtype=np.int64)
+        column[order] = np.arange(len(q))  # spec joint -> DoF column (after the base's 6 when it floats)
+        rows = []
+        for link in links:
+            # calculateJacobian takes the point in the link's centre-of-mass frame; the end effector is the link frame
+            state = self._get_link_states(self.body_id, [link])[0]
+            local = pb.invertTransform(state[2], state[3])[0]
+            linear, _ = self._c.calculateJacobian(self.body_id, link, local, q, zeros, zeros)
+            jac = np.asarray(linear, dtype=np.float64)
+            rows.append(jac[:, jac.shape[1] - len(q) + column[joints]])
+        return np.vstack(rows)
+
     # -------------------------------------------------------------- helpers
     def link_pose(self, link: str) -> np.ndarray:
         """(7,) float32 world pose (x, y, z, qx, qy, qz, qw) of a link by URDF name."""

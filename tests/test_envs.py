@@ -160,3 +160,38 @@ def test_gymnasium_async_vector_env() -> None:
     _, rewards, _, _, info = envs.step(np.zeros((2, 8), dtype=np.float32))
     assert rewards.shape == (2,) and info["is_success"].shape == (2,)
     envs.close()
+
+
+@pytest.mark.parametrize("env_id", ["tianji/TiagoReach-v0", "tianji/AllegroReach-v0"])
+def test_cartesian_control_moves_the_points_and_a_proportional_controller_succeeds(env_id: str) -> None:
+    env = _make(env_id, control="cartesian", reward_type="sparse")
+    base = env.unwrapped
+    n_points = len(base.points)
+    assert env.action_space.shape == (3 * n_points,)
+    checked = _make(env_id, control="cartesian").unwrapped
+    checked.spec = None  # the checker would otherwise re-create it in "human" mode, which needs a display
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(checked)
+    checked.close()
+    obs, _ = env.reset(seed=7)
+    start = obs["achieved_goal"].copy()
+    for _ in range(5):  # +x for every point: the points move along +x, the joints stay within their limits
+        obs, *_ = env.step(np.tile(np.array([1.0, 0.0, 0.0], dtype=np.float32), n_points))
+    moved = (obs["achieved_goal"] - start).reshape(-1, 3)
+    assert np.all(moved[:, 0] > 0.02), moved
+    assert np.all(np.abs(moved[:, 0]) > 2 * np.abs(moved[:, 1:]).max(axis=1)), moved
+    successes = 0
+    for seed in range(5):  # proportional control in Cartesian space: the task a learned policy has to find
+        obs, _ = env.reset(seed=100 + seed)
+        for _ in range(100):
+            error = obs["desired_goal"] - obs["achieved_goal"]
+            obs, reward, _, _, info = env.step(np.clip(0.3 * error / base.max_point_delta, -1, 1).astype(np.float32))
+        successes += info["is_success"]
+        assert reward == (0.0 if info["is_success"] else -1.0)
+    assert successes == 5
+    with pytest.raises(InvalidCommandError, match=f"{base.points[0]}.y"):
+        env.step(np.array([0.0, np.nan, 0.0] * n_points, dtype=np.float32))
+    with pytest.raises(ValueError, match="control must be"):
+        _make(env_id, control="task")
+    env.close()

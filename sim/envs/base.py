@@ -109,6 +109,7 @@ class TianjiEnv(gym.Env):
             self.world.client.changeDynamics(body, -1, activationState=pb.ACTIVATION_STATE_DISABLE_SLEEPING)
         self.actuated = self._actuated_joints()
         self.action_space = spaces.Box(-1.0, 1.0, shape=(len(self.actuated),), dtype=np.float32)
+        self.action_labels = [joint for _, joint in self.actuated]  # what each action element drives (for errors)
         # the default action mapping per robot, resolved once: (robot, action elements, spec joint indices)
         self._action_groups: list[tuple[SimRobot, np.ndarray, np.ndarray]] = []
         for label, robot in self.robots.items():
@@ -181,7 +182,7 @@ class TianjiEnv(gym.Env):
         if act.shape != self.action_space.shape:
             raise InvalidCommandError(f"action must have shape {self.action_space.shape}, got {np.shape(action)}")
         if not all_finite(act):
-            bad = [f"{self.actuated[i][1]}" for i in np.flatnonzero(~np.isfinite(act))]
+            bad = [self.action_labels[i] for i in np.flatnonzero(~np.isfinite(act))]
             raise InvalidCommandError(
                 f"action has NaN or inf for {', '.join(bad)}; nothing was applied. Check the policy's output."
             )

@@ -42,12 +42,20 @@ class GoalReachEnv(TianjiEnv):
     tolerance: ClassVar[float]  # m, per point
     goal_joint_fraction: ClassVar[float] = 0.6
     robot_position: ClassVar[tuple[float, float]] = (0.0, 0.0)
+    max_point_delta: ClassVar[float] = 0.02  # m per control step at |action| = 1, control="cartesian"
+    jacobian_damping: ClassVar[float] = 0.03  # damped least squares: bounded joint steps near singular poses
 
-    def __init__(self, *, reward_type: str = "dense", **kwargs: Any) -> None:
+    def __init__(self, *, reward_type: str = "dense", control: str = "joint", **kwargs: Any) -> None:
         if reward_type not in ("dense", "sparse"):
             raise ValueError(f"reward_type must be 'dense' or 'sparse', got {reward_type!r}")
+        if control not in ("joint", "cartesian"):
+            raise ValueError(f"control must be 'joint' or 'cartesian', got {control!r}")
         self.reward_type = reward_type
+        self.control = control
         super().__init__(**kwargs)
+        if control == "cartesian":
+            self.action_space = spaces.Box(-1.0, 1.0, shape=(3 * len(self.points),), dtype=np.float32)
+            self.action_labels = [f"{p}.{axis}" for p in self.points for axis in "xyz"]
         self.goal = np.zeros(3 * len(self.points), dtype=np.float32)
         self.goal_configuration = np.zeros(len(self.joints))
         self._step_reads: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (q, dq, achieved goal)
@@ -71,6 +79,24 @@ class GoalReachEnv(TianjiEnv):
                 "desired_goal": self._box(-inf, inf, g),
             }
         )
+
+    def _map_action(self, action: np.ndarray) -> None:
+        """Joint control: the default (joint target deltas). Cartesian: each point moves by
+        ``action * max_point_delta`` (m, world axes), turned into joint target deltas by damped least
+        squares on the points' Jacobian, each clipped to ``max_joint_delta``."""
+        if self.control == "joint":
+            super()._map_action(action)
+            return
+        step = action * self.max_point_delta
+        jac = self.robot.point_jacobian(self.points, self._joint_idx)
+        damped = jac @ jac.T + self.jacobian_damping**2 * np.eye(len(step))
+        delta = np.clip(jac.T @ np.linalg.solve(damped, step), -self.max_joint_delta, self.max_joint_delta)
+        # anti-windup: a target may lead its joint by at most two steps, so a joint that lags (saturated,
+        # blocked) does not collect a backlog the Jacobian, taken at the measured pose, knows nothing of
+        q = self.robot.joint_states()[0][self._joint_idx]
+        lead = 2 * self.max_joint_delta
+        targets = np.clip(self.robot.position_targets[self._joint_idx] + delta, q - lead, q + lead)
+        self.robot.command_positions(self._joint_idx, targets)
 
     # -------------------------------------------------------------- episode
     def _reset_task(self) -> None:
@@ -143,8 +169,12 @@ class TiagoReachEnv(GoalReachEnv):
     The base stays where it is; the torso and the seven arm joints move.
 
     ===================  ==========================================================================
-    Action               Box(-1, 1, (8,)): change of the position target of torso_lift_joint (m)
-                         and arm_1..arm_7_joint (rad), 0.05 per control step at |a| = 1.
+    Action               control="joint" (default): Box(-1, 1, (8,)), change of the position target
+                         of torso_lift_joint (m) and arm_1..arm_7_joint (rad), 0.05 per control step
+                         at |a| = 1. control="cartesian": Box(-1, 1, (3,)), gripper displacement
+                         along world x, y, z, 0.02 m per step at |a| = 1, mapped to the same joint
+                         targets by damped least squares on the gripper's Jacobian (each joint at
+                         most 0.05 per step, and at most 0.1 ahead of where it is).
     Observation          Dict; ``observation`` (27,): joint positions (8, m/rad), joint velocities
                          (8, m/s rad/s), joint position targets (8, m/rad: what the actions
                          move), gripper position (3, m, world frame);
@@ -158,9 +188,9 @@ class TiagoReachEnv(GoalReachEnv):
     Termination          none; truncation after 100 steps (2 s at 50 Hz).
     Success              gripper within 2 cm of the goal (``info["is_success"]``).
     Info                 is_success, distance (m).
-    Arguments            reward_type ("dense"|"sparse"), obs_mode ("state"|"rgb"|"rgbd"),
-                         image_size (84), render_mode ("rgb_array"|"human"), randomization
-                         (:class:`DomainRandomization` or dict).
+    Arguments            reward_type ("dense"|"sparse"), control ("joint"|"cartesian"), obs_mode
+                         ("state"|"rgb"|"rgbd"), image_size (84), render_mode ("rgb_array"|"human"),
+                         randomization (:class:`DomainRandomization` or dict).
     ===================  ==========================================================================
     """
 
@@ -181,8 +211,11 @@ class AllegroReachEnv(GoalReachEnv):
     """The Allegro hand moves its four fingertips to goal points (``tianji/AllegroReach-v0``).
 
     ===================  ==========================================================================
-    Action               Box(-1, 1, (16,)): change of the position target of joint_0.0..joint_15.0
-                         (rad), 0.05 per control step at |a| = 1.
+    Action               control="joint" (default): Box(-1, 1, (16,)), change of the position target
+                         of joint_0.0..joint_15.0 (rad), 0.05 per control step at |a| = 1.
+                         control="cartesian": Box(-1, 1, (12,)), displacement of each fingertip
+                         (index, middle, ring, thumb; world x, y, z), 0.02 m per step at |a| = 1,
+                         mapped to joint targets as in TiagoReach-v0.
     Observation          Dict; ``observation`` (60,): joint positions (16, rad), joint velocities
                          (16, rad/s), joint position targets (16, rad), fingertip positions (12,
                          m: index, middle, ring, thumb);
