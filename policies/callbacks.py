@@ -94,6 +94,21 @@ class TimedEvalCallback(EvalCallback):
         return keep_going
 
 
+class StopAfterWallTime(BaseCallback):
+    """End training once ``seconds`` of wall-clock time have passed (a compute budget, e.g. for time-to-threshold)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self._deadline = 0.0
+
+    def _on_training_start(self) -> None:
+        self._deadline = time.perf_counter() + self.seconds
+
+    def _on_step(self) -> bool:
+        return time.perf_counter() < self._deadline
+
+
 def read_evaluations(run_dir: Path) -> list[dict[str, float]]:
     """The rows of a run's ``evaluations.csv`` (see :class:`TimedEvalCallback`); empty if it has none."""
     file = run_dir / EVALUATIONS_FILE

@@ -72,6 +72,7 @@ class TrainConfig:
     her: dict[str, Any] | None = None  # HerReplayBuffer kwargs (off-policy, goal-conditioned envs)
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint_freq: int = 50_000
+    max_wall_seconds: float | None = None  # a compute budget: training ends after this much wall-clock time
     save_replay_buffer: bool = False
 
     def __post_init__(self) -> None:
@@ -85,6 +86,8 @@ class TrainConfig:
         for key in ("timesteps", "n_envs", "checkpoint_freq"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
+        if self.max_wall_seconds is not None and self.max_wall_seconds <= 0:
+            raise ConfigError(f"max_wall_seconds: must be positive seconds, got {self.max_wall_seconds}")
         if self.device not in ("cpu", "cuda", "auto"):
             raise ConfigError(f"device: use cpu, cuda or auto, got {self.device!r}")
 

@@ -35,7 +35,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
 import tianji.sim  # noqa: F401  (registers the environments)
-from tianji.policies.callbacks import EVALUATIONS_FILE, RichProgress, TimedEvalCallback
+from tianji.policies.callbacks import EVALUATIONS_FILE, RichProgress, StopAfterWallTime, TimedEvalCallback
 from tianji.policies.config import ConfigError, TrainConfig, config_from_dict
 
 VECNORMALIZE_FILE = "vecnormalize.pkl"
@@ -198,6 +198,8 @@ def train(
             save_vecnormalize=bool(config.normalize),
         ),
     ]
+    if config.max_wall_seconds is not None:
+        callbacks.append(StopAfterWallTime(config.max_wall_seconds))
     if progress:
         callbacks.append(RichProgress(config.timesteps - done, f"{config.env} {config.algo}"))
     start = time.perf_counter()
