@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tianji import assets
 from tianji.policies.evaluate import EvalResult, save_eval
 from tianji.policies.train import VECNORMALIZE_FILE, RunResult
@@ -40,6 +42,15 @@ class ZooEntry:
     def train_seconds(self) -> float:
         """Wall-clock training time on the machine in ``meta["machine"]``."""
         return float(self.meta.get("train_seconds", 0.0))
+
+    @property
+    def settings(self) -> str:
+        """The environment arguments it was trained with, e.g. ``control=cartesian, reward_type=sparse``."""
+        file = self.path / "config.yaml"
+        if not file.is_file():
+            return ""
+        kwargs = (yaml.safe_load(file.read_text()) or {}).get("env_kwargs") or {}
+        return ", ".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
 
 
 def list_zoo(root: Path = ZOO_ROOT) -> list[ZooEntry]:
@@ -75,14 +86,14 @@ def publish(run: RunResult, evaluation: EvalResult, root: Path = ZOO_ROOT) -> Pa
 def zoo_markdown(entries: list[ZooEntry]) -> str:
     """The zoo table for experiments/results/zoo.md and the README."""
     lines = [
-        "| environment | algorithm | timesteps | training time | machine | success (100 episodes) "
+        "| environment | algorithm | settings | timesteps | training time | machine | success (100 episodes) "
         "| return (mean +- std) |",
-        "| --- | --- | ---: | ---: | --- | ---: | ---: |",
+        "| --- | --- | --- | ---: | ---: | --- | ---: | ---: |",
     ]
     for e in entries:
         ev = e.evaluation
         lines.append(
-            f"| {e.env} | {e.algo.upper()} | {e.timesteps:,} | {e.train_seconds / 60:.1f} min "
+            f"| {e.env} | {e.algo.upper()} | {e.settings} | {e.timesteps:,} | {e.train_seconds / 60:.1f} min "
             f"| {e.meta.get('machine', '?')} | {100 * ev['success_rate']:.0f}% "
             f"| {ev['mean_return']:.2f} +- {ev['std_return']:.2f} |"
         )

@@ -141,7 +141,7 @@ def test_zoo_publish_list_and_reevaluate(tmp_path: Path) -> None:
     folder = publish(RunResult(run, 120, 1.0, None), result, root=tmp_path / "zoo")
     (entry,) = list_zoo(tmp_path / "zoo")
     assert entry.env == "AllegroReach-v0" and entry.algo == "sac" and entry.timesteps == 120
-    assert "| AllegroReach-v0 | SAC | 120 |" in zoo_markdown([entry])
+    assert "| AllegroReach-v0 | SAC | reward_type=sparse | 120 |" in zoo_markdown([entry])
     again = evaluate(folder, episodes=2)  # a zoo folder reproduces its recorded evaluation
     assert again.mean_return == pytest.approx(entry.evaluation["mean_return"], abs=1e-6)
     assert again.success_rate == entry.evaluation["success_rate"]

@@ -137,13 +137,14 @@ def zoo() -> None:
         console.print(f"The zoo is empty: no trained policies under {ZOO_ROOT}. Build it with `make zoo`.")
         return
     table = Table(title="Policy zoo (100 seeded evaluation episodes each)")
-    for column in ("environment", "algo", "timesteps", "training time", "success", "return", "path"):
+    for column in ("environment", "algo", "settings", "timesteps", "training time", "success", "return", "path"):
         table.add_column(column)
     for e in entries:
         ev = e.evaluation
         table.add_row(
             e.env,
             e.algo,
+            e.settings,
             f"{e.timesteps:,}",
             f"{e.train_seconds / 60:.1f} min",
             f"{100 * ev['success_rate']:.0f}%",
