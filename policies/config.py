@@ -1,6 +1,6 @@
 """Training configuration: one YAML file per environment and algorithm, in the style of rl-baselines3-zoo.
 
-Example (``experiments/configs/TiagoReach-v0_sac.yaml``)::
+Example (like ``experiments/configs/TiagoReach-v0_sac.yaml``)::
 
     env: tianji/TiagoReach-v0
     algo: sac
