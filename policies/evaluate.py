@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,8 @@ class EvalResult:
     success_rate: float
     mean_length: float
     robot: str = "sim"  # where it ran: the simulated env, or a served robot's tcp:// endpoint
+    episode_returns: list[float] = field(default_factory=list)  # per episode, in seed order
+    episode_successes: list[bool] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, for JSON."""
@@ -143,6 +145,8 @@ def evaluate(
         success_rate=float(np.mean(successes)),
         mean_length=float(np.mean(lengths)),
         robot=robot,
+        episode_returns=[round(r, 6) for r in returns],
+        episode_successes=successes,
     )
 
 

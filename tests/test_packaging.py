@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,25 @@ def test_missing_asset_error_names_the_folder() -> None:
 
 def test_version_is_exposed() -> None:
     assert tianji.__version__.count(".") == 2
+
+
+def test_a_built_wheel_ships_the_policy_zoo_and_its_policies_load_from_it(tmp_path: Path) -> None:
+    """What `pip install tianji` gets: the zoo's files are package data and load outside the checkout."""
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(ROOT)]
+    subprocess.run([*build, "-w", str(tmp_path)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("tianji-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(tmp_path / "site")
+        names = set(archive.namelist())
+    for env in ("TiagoReach-v0", "AllegroReach-v0"):
+        for file in ("model.zip", "config.yaml", "eval.json", "meta.json", "vecnormalize.pkl"):
+            assert f"tianji/assets/policies/{env}/sac/{file}" in names
+    code = (
+        "from tianji.policies.zoo import list_zoo; from tianji.policies.evaluate import load_policy\n"
+        "for e in list_zoo(): load_policy(e.path); print(e.path)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    loaded = out.stdout.split()
+    assert len(loaded) >= 2 and all(Path(p).is_relative_to(tmp_path / "site") for p in loaded), loaded

@@ -198,3 +198,22 @@ def test_sweep_bad_arguments_are_explained_before_any_run(tmp_path: Path, args: 
     assert result.exit_code != 0
     assert message in result.output
     assert not runs.exists()  # validated before any folder or run
+
+
+def test_the_zoo_ships_the_reach_policies() -> None:
+    from tianji.policies.zoo import list_zoo
+
+    shipped = {(e.env, e.algo) for e in list_zoo()}
+    assert {("TiagoReach-v0", "sac"), ("AllegroReach-v0", "sac")} <= shipped
+
+
+@pytest.mark.parametrize("env", ["TiagoReach-v0", "AllegroReach-v0"])
+def test_a_zoo_policy_reproduces_its_recorded_evaluation(env: str) -> None:
+    from tianji.policies.zoo import ZOO_ROOT
+
+    folder = ZOO_ROOT / env / "sac"
+    recorded = json.loads((folder / "eval.json").read_text())
+    assert recorded["episodes"] == 100 and len(recorded["episode_returns"]) == 100
+    again = evaluate(folder, episodes=5, seed=recorded["seed"])  # the first 5 of its 100 seeded episodes
+    assert again.episode_returns == pytest.approx(recorded["episode_returns"][:5], abs=1e-3)
+    assert again.episode_successes == recorded["episode_successes"][:5]

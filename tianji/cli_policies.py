@@ -95,7 +95,8 @@ def eval_policy(
         f"{result.mean_length:.1f}",
     )
     console.print(table)
-    console.print_json(json.dumps(result.to_dict()))
+    summary = {k: v for k, v in result.to_dict().items() if not k.startswith("episode_")}
+    console.print_json(json.dumps(summary))  # per-episode figures go to the --json file
     if json_out is not None:
         save_eval(result, json_out)
 
