@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
+from stable_baselines3.common.evaluation import evaluate_policy
 
 EVALUATIONS_FILE = "evaluations.csv"
 
@@ -63,13 +64,24 @@ class TimedEvalCallback(EvalCallback):
     Every evaluation appends ``timesteps, wall_seconds, mean_return, success_rate`` to ``csv_path``
     (wall seconds since training started, counting earlier segments of a resumed run), which is
     what time-to-threshold figures are read from. With ``stop_success``, training ends once an
-    evaluation's success rate reaches it.
+    evaluation's success rate reaches it. A few evaluation episodes make a noisy estimate (19 of 20
+    is "95%"), so with ``confirm_episodes`` an evaluation that reaches the threshold is checked on
+    that many further episodes, and training ends only if they reach it too (``confirmed_success``
+    in the CSV; its time counts in the wall clock).
     """
 
-    def __init__(self, *args: Any, csv_path: Path, stop_success: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        csv_path: Path,
+        stop_success: float | None = None,
+        confirm_episodes: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.csv_path = csv_path
         self.stop_success = stop_success
+        self.confirm_episodes = confirm_episodes
         self._clock = 0.0
         self._offset = 0.0
 
@@ -80,16 +92,31 @@ class TimedEvalCallback(EvalCallback):
             rows = self.csv_path.read_text().strip().splitlines()[1:]
             self._offset = float(rows[-1].split(",")[1]) if rows else 0.0
         else:
-            self.csv_path.write_text("timesteps,wall_seconds,mean_return,success_rate\n")
+            self.csv_path.write_text("timesteps,wall_seconds,mean_return,success_rate,confirmed_success\n")
 
     def _on_step(self) -> bool:
         keep_going = super()._on_step()
         if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
             success = float(np.mean(self._is_success_buffer)) if self._is_success_buffer else float("nan")
+            reached = self.stop_success is not None and success >= self.stop_success
+            confirmed = float("nan")
+            if reached and self.confirm_episodes > 0:
+                self._is_success_buffer = []
+                evaluate_policy(
+                    self.model,
+                    self.eval_env,
+                    n_eval_episodes=self.confirm_episodes,
+                    deterministic=self.deterministic,
+                    callback=self._log_success_callback,
+                )
+                confirmed = float(np.mean(self._is_success_buffer)) if self._is_success_buffer else 0.0
+                reached = confirmed >= self.stop_success  # type: ignore[operator]
             wall = self._offset + time.perf_counter() - self._clock
             with self.csv_path.open("a") as handle:
-                handle.write(f"{self.num_timesteps},{wall:.2f},{self.last_mean_reward:.6g},{success:.6g}\n")
-            if self.stop_success is not None and success >= self.stop_success:
+                handle.write(
+                    f"{self.num_timesteps},{wall:.2f},{self.last_mean_reward:.6g},{success:.6g},{confirmed:.6g}\n"
+                )
+            if reached:
                 return False
         return keep_going
 

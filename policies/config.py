@@ -44,8 +44,11 @@ class EvalConfig:
     episodes: int = 10
     seed: int = 10_000  # evaluation episodes use seeds seed, seed + 1, ...
     stop_success: float | None = None  # end training once an evaluation's success rate reaches this (0..1)
+    confirm_episodes: int = 0  # with stop_success: recheck a passing evaluation on this many more episodes
 
     def __post_init__(self) -> None:
+        if self.confirm_episodes < 0:
+            raise ConfigError(f"eval.confirm_episodes: must be 0 (off) or more, got {self.confirm_episodes}")
         for key in ("freq", "episodes"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"eval.{key}: must be at least 1, got {getattr(self, key)}")

@@ -184,6 +184,7 @@ def train(
             eval_env,
             csv_path=run_dir / EVALUATIONS_FILE,
             stop_success=config.eval.stop_success,
+            confirm_episodes=config.eval.confirm_episodes,
             best_model_save_path=str(run_dir),
             log_path=str(run_dir),
             eval_freq=max(1, config.eval.freq // config.n_envs),
