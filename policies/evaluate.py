@@ -110,8 +110,13 @@ def evaluate(
 
         remote = RemoteRobot(robot)
         try:
-            reward_type = str(policy.config.env_kwargs.get("reward_type", "dense"))
-            env = RobotReachEnv(env_id(policy.config.env), remote, reward_type=reward_type)
+            kwargs = policy.config.env_kwargs
+            env = RobotReachEnv(
+                env_id(policy.config.env),
+                remote,
+                reward_type=str(kwargs.get("reward_type", "dense")),
+                control=str(kwargs.get("control", "joint")),
+            )
         except BaseException:
             remote.close()
             raise

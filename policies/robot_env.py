@@ -10,9 +10,11 @@ runs a policy trained in simulation against the bridge:
   does: the end-effector positions of a random configuration within ``goal_joint_fraction`` of
   each joint's range around home (forward kinematics from the URDF), kept when the task's
   ``_goal_ok`` accepts it;
-- **step** moves the joint position targets by ``action x max_joint_delta``, sends them as one
-  position command, waits for the next control period of the task (50 Hz, wall clock) and
-  observes;
+- **step** moves the joint position targets by ``action x max_joint_delta`` (``control="joint"``),
+  or, with ``control="cartesian"``, moves the points by ``action x max_point_delta`` through the
+  task's damped least squares on the Jacobian (pinocchio, from the URDF, at the measured pose);
+  sends the targets as one position command, waits for the next control period of the task
+  (50 Hz, wall clock) and observes;
 - observation, reward and success are the simulated task's, from the same class
   (:class:`~tianji.sim.envs.reach.GoalReachEnv`'s ``compute_reward`` and tolerance).
 """
@@ -30,7 +32,14 @@ from tianji.control.errors import TianjiError
 from tianji.control.kinematics import Kinematics
 from tianji.control.loop import ControlLoop
 from tianji.control.robot import Command, ControlMode, Robot
-from tianji.sim.envs.reach import AllegroReachEnv, GoalReachEnv, TiagoReachEnv, goal_reward, point_distances
+from tianji.sim.envs.reach import (
+    AllegroReachEnv,
+    GoalReachEnv,
+    TiagoReachEnv,
+    cartesian_targets,
+    goal_reward,
+    point_distances,
+)
 from tianji.sim.registry import get_robot
 
 TASKS: dict[str, type[GoalReachEnv]] = {
@@ -44,7 +53,15 @@ class RobotReachEnv(gym.Env):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
-    def __init__(self, task_id: str, robot: Robot, *, reward_type: str = "dense", episode_steps: int = 100) -> None:
+    def __init__(
+        self,
+        task_id: str,
+        robot: Robot,
+        *,
+        reward_type: str = "dense",
+        control: str = "joint",
+        episode_steps: int = 100,
+    ) -> None:
         if task_id not in TASKS:
             raise ValueError(
                 f"{task_id} cannot run on a served robot; tasks that can: {', '.join(TASKS)}"
@@ -55,7 +72,9 @@ class RobotReachEnv(gym.Env):
             raise ValueError(f"{task_id} needs a '{task.robot_name}' robot; the robot given is '{robot.spec.name}'")
         if reward_type not in ("dense", "sparse"):
             raise ValueError(f"reward_type must be 'dense' or 'sparse', got {reward_type!r}")
-        self.task, self.robot, self.reward_type = task, robot, reward_type
+        if control not in ("joint", "cartesian"):
+            raise ValueError(f"control must be 'joint' or 'cartesian', got {control!r}")
+        self.task, self.robot, self.reward_type, self.control = task, robot, reward_type, control
         self.episode_steps = episode_steps
         self.tolerance = task.tolerance
         self.points = task.points
@@ -78,7 +97,7 @@ class RobotReachEnv(gym.Env):
                 "desired_goal": box,
             }
         )
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (n,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (g if control == "cartesian" else n,), np.float32)
         self.goal = np.zeros(g, dtype=np.float32)
         self.targets = self.home[self._idx].copy()
         self.steps = 0
@@ -131,7 +150,18 @@ class RobotReachEnv(gym.Env):
         act = np.asarray(action, dtype=float).reshape(-1)
         if act.shape != self.action_space.shape or not np.all(np.isfinite(act)):
             raise ValueError(f"action must be {self.action_space.shape} finite values, got {action!r}")
-        self.targets = np.clip(self.targets + np.clip(act, -1, 1) * self.task.max_joint_delta, self._lower, self._upper)
+        act = np.clip(act, -1, 1)
+        if self.control == "cartesian":
+            obs = self.robot.observe()
+            q, base = obs.joint_positions.astype(float), np.asarray(obs.base_pose, dtype=float)
+            jac = np.vstack([self.kinematics.jacobian(q, f, self.joints, base)[:3] for f in self._frames])
+            task = self.task
+            targets = cartesian_targets(
+                jac, act * task.max_point_delta, self.targets, q[self._idx], task.jacobian_damping, task.max_joint_delta
+            )
+        else:
+            targets = self.targets + act * self.task.max_joint_delta
+        self.targets = np.clip(targets, self._lower, self._upper)
         self.robot.command(Command(ControlMode.POSITION, dict(zip(self.joints, self.targets.tolist(), strict=True))))
         self._next_tick += self.period
         delay = self._next_tick - time.monotonic()

@@ -28,6 +28,24 @@ def goal_reward(achieved: np.ndarray, desired: np.ndarray, tolerance: float, rew
     return -distances.sum(axis=-1).astype(np.float32)
 
 
+def cartesian_targets(
+    jac: np.ndarray,
+    step: np.ndarray,
+    targets: np.ndarray,
+    q: np.ndarray,
+    damping: float,
+    max_delta: float,
+) -> np.ndarray:
+    """New joint targets that move points by ``step`` (m, stacked xyz): damped least squares on ``jac``
+    (rows: point coordinates, columns: joints), each joint's change clipped to ``max_delta``, and no
+    target more than two steps ahead of its joint's measured position ``q`` (anti-windup: a joint
+    that lags, saturated or blocked, does not pile up a backlog the Jacobian at ``q`` knows nothing of).
+    Shared by the simulated reach tasks and :class:`tianji.policies.robot_env.RobotReachEnv`."""
+    damped = jac @ jac.T + damping**2 * np.eye(len(step))
+    delta = np.clip(jac.T @ np.linalg.solve(damped, step), -max_delta, max_delta)
+    return np.clip(targets + delta, q - 2 * max_delta, q + 2 * max_delta)
+
+
 class GoalReachEnv(TianjiEnv):
     """Shared reaching task: end-effector points of one robot to goal points.
 
@@ -87,16 +105,16 @@ class GoalReachEnv(TianjiEnv):
         if self.control == "joint":
             super()._map_action(action)
             return
-        step = action * self.max_point_delta
-        jac = self.robot.point_jacobian(self.points, self._joint_idx)
-        damped = jac @ jac.T + self.jacobian_damping**2 * np.eye(len(step))
-        delta = np.clip(jac.T @ np.linalg.solve(damped, step), -self.max_joint_delta, self.max_joint_delta)
-        # anti-windup: a target may lead its joint by at most two steps, so a joint that lags (saturated,
-        # blocked) does not collect a backlog the Jacobian, taken at the measured pose, knows nothing of
-        q = self.robot.joint_states()[0][self._joint_idx]
-        lead = 2 * self.max_joint_delta
-        targets = np.clip(self.robot.position_targets[self._joint_idx] + delta, q - lead, q + lead)
-        self.robot.command_positions(self._joint_idx, targets)
+        idx = self._joint_idx
+        targets = cartesian_targets(
+            self.robot.point_jacobian(self.points, idx),
+            action * self.max_point_delta,
+            self.robot.position_targets[idx],
+            self.robot.joint_states()[0][idx],
+            self.jacobian_damping,
+            self.max_joint_delta,
+        )
+        self.robot.command_positions(idx, targets)
 
     # -------------------------------------------------------------- episode
     def _reset_task(self) -> None:
