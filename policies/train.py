@@ -16,6 +16,7 @@ A run folder ``runs/<env>/<algo>/<timestamp>/`` holds:
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import time
@@ -91,6 +92,17 @@ def new_run_dir(root: Path, config: TrainConfig) -> Path:
     return run_dir
 
 
+def cpu_name() -> str:
+    """The processor's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def run_metadata(config: TrainConfig) -> dict[str, Any]:
     """Seed, git commit and library versions, so a result can be reproduced."""
     try:
@@ -110,7 +122,7 @@ def run_metadata(config: TrainConfig) -> dict[str, Any]:
         "git_commit": commit,
         "python": platform.python_version(),
         "versions": versions,
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores",
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores",
     }
 
 
