@@ -31,7 +31,7 @@ from pathlib import Path
 
 from tianji.policies.callbacks import read_evaluations
 from tianji.policies.config import load_config
-from tianji.policies.evaluate import evaluate
+from tianji.policies.evaluate import evaluate, save_eval
 from tianji.policies.train import train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,6 +66,7 @@ def run_seed(
     key = "confirmed_success" if confirm else "success_rate"
     crossed = next((row for row in rows if row[key] >= threshold), None)  # NaN (not checked) never passes
     final = evaluate(result.run_dir / "model.zip", episodes=episodes)  # the model that stopped the run
+    save_eval(final, result.run_dir / "bench_eval.json")
     return Outcome(
         env=env,
         seed=seed,
@@ -141,9 +142,15 @@ def report(
     for env in dict.fromkeys(o.env for o in outcomes):
         group = [o for o in outcomes if o.env == env]
         median = median_time(group)
-        verdict = "met" if median is not None and median <= budget_s else "not met"
+        success = statistics.median(o.success_100 for o in group)
+        # met only if the models that stopped the runs also hold the threshold on the independent episodes:
+        # a run stops at its first passing evaluation, which favours a lucky draw
+        verdict = "met" if median is not None and median <= budget_s and success >= threshold else "not met"
         shown = "not reached by most seeds" if median is None else f"{median / 60:.1f} min"
-        lines.append(f"- `{env}`: median time to threshold over {len(group)} seed(s): {shown}: **{verdict}**")
+        lines.append(
+            f"- `{env}`: median time to threshold over {len(group)} seed(s): {shown}; median success of the final"
+            f" models on {episodes} independent episodes: {100 * success:.0f}%: **{verdict}**"
+        )
     return "\n".join(lines) + "\n"
 
 
