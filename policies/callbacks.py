@@ -121,6 +121,21 @@ class TimedEvalCallback(EvalCallback):
         return keep_going
 
 
+class SaveNormalizerOnBest(BaseCallback):
+    """Saves the VecNormalize statistics next to each new ``best_model.zip`` (as ``path``), so the best
+    model is later run with the statistics it was evaluated with, not those of the end of training."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def _on_step(self) -> bool:
+        normalizer = self.model.get_vec_normalize_env()
+        if normalizer is not None:
+            normalizer.save(str(self.path))
+        return True
+
+
 class StopAfterWallTime(BaseCallback):
     """End training once ``seconds`` of wall-clock time have passed (a compute budget, e.g. for time-to-threshold)."""
 

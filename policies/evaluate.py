@@ -14,7 +14,14 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 from tianji.policies.config import ConfigError, TrainConfig
-from tianji.policies.train import VECNORMALIZE_FILE, algorithm_class, env_id, load_run_config, make_env
+from tianji.policies.train import (
+    BEST_VECNORMALIZE_FILE,
+    VECNORMALIZE_FILE,
+    algorithm_class,
+    env_id,
+    load_run_config,
+    make_env,
+)
 from tianji.sim.video import VideoRecorder
 
 
@@ -39,12 +46,38 @@ class Policy:
         return gym.make(env_id(self.config.env), **{**self.config.env_kwargs, **kwargs})
 
 
+def normalizer_file(model_file: Path) -> Path | None:
+    """The VecNormalize statistics that go with a model file, or None if the run did not normalize.
+
+    ``best_model.zip`` goes with ``best_vecnormalize.pkl`` (saved with it); every other model with
+    ``vecnormalize.pkl`` (the end of training, when ``model.zip`` and the checkpoints' last were saved).
+    """
+    folder = model_file.parent
+    if model_file.name == "best_model.zip" and (folder / BEST_VECNORMALIZE_FILE).is_file():
+        return folder / BEST_VECNORMALIZE_FILE
+    stats = folder / VECNORMALIZE_FILE
+    return stats if stats.is_file() else None
+
+
+def default_model(folder: Path) -> Path | None:
+    """A run or zoo folder's model: ``best_model.zip`` when its statistics are known, else ``model.zip``.
+
+    A normalizing run from before ``best_vecnormalize.pkl`` existed has only the end-of-training
+    statistics, which do not fit an earlier best model: its ``model.zip`` is used instead.
+    """
+    best, final = folder / "best_model.zip", folder / "model.zip"
+    normalized = (folder / VECNORMALIZE_FILE).is_file()
+    if best.is_file() and (not normalized or (folder / BEST_VECNORMALIZE_FILE).is_file()):
+        return best
+    return final if final.is_file() else (best if best.is_file() else None)
+
+
 def load_policy(run_or_model: str | Path) -> Policy:
-    """A run folder (uses ``best_model.zip``, else ``model.zip``) or a ``.zip`` next to its ``config.yaml``."""
+    """A run folder (see :func:`default_model`) or a ``.zip`` next to its ``config.yaml``."""
     path = Path(run_or_model)
     if path.is_dir():
         folder = path
-        model_file = next((folder / n for n in ("best_model.zip", "model.zip") if (folder / n).is_file()), None)
+        model_file = default_model(folder)
         if model_file is None:
             raise ConfigError(f"{folder} holds no best_model.zip or model.zip; is it a training run or a zoo entry?")
     elif path.suffix == ".zip" and path.is_file():
@@ -56,8 +89,8 @@ def load_policy(run_or_model: str | Path) -> Policy:
     env = make_env(config, 1, config.seed) if config.her is not None else None
     model = algorithm_class(config.algo).load(model_file, env=env, device="cpu")
     normalizer = None
-    stats = folder / VECNORMALIZE_FILE
-    if stats.is_file():
+    stats = normalizer_file(model_file)
+    if stats is not None:
         with stats.open("rb") as handle:
             normalizer = pickle.load(handle)
         normalizer.training = False

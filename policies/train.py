@@ -6,7 +6,8 @@ A run folder ``runs/<env>/<algo>/<timestamp>/`` holds:
 ``config.yaml``        the resolved configuration (file + command-line overrides)
 ``meta.json``          seed, git commit, versions of Python / pybullet / SB3 / torch / gymnasium
 ``progress.csv``       SB3's training log (also TensorBoard events under ``tb/``)
-``evaluations.npz``    periodic evaluation results; ``best_model.zip`` the best of them
+``evaluations.npz``    periodic evaluation results; ``best_model.zip`` the best of them (with
+                       ``best_vecnormalize.pkl``, its normalization statistics)
 ``evaluations.csv``    the same evaluations with the wall-clock seconds each was reached at
 ``checkpoints/``       model (+ VecNormalize statistics, + replay buffer if configured)
 ``model.zip``          the final model; ``vecnormalize.pkl`` its normalization statistics
@@ -36,10 +37,17 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
 import tianji.sim  # noqa: F401  (registers the environments)
-from tianji.policies.callbacks import EVALUATIONS_FILE, RichProgress, StopAfterWallTime, TimedEvalCallback
+from tianji.policies.callbacks import (
+    EVALUATIONS_FILE,
+    RichProgress,
+    SaveNormalizerOnBest,
+    StopAfterWallTime,
+    TimedEvalCallback,
+)
 from tianji.policies.config import ConfigError, TrainConfig, config_from_dict
 
 VECNORMALIZE_FILE = "vecnormalize.pkl"
+BEST_VECNORMALIZE_FILE = "best_vecnormalize.pkl"  # the statistics best_model.zip was evaluated with
 
 
 def algorithm_class(algo: str) -> type[BaseAlgorithm]:
@@ -196,6 +204,7 @@ def train(
             eval_env,
             csv_path=run_dir / EVALUATIONS_FILE,
             stop_success=config.eval.stop_success,
+            callback_on_new_best=SaveNormalizerOnBest(run_dir / BEST_VECNORMALIZE_FILE) if config.normalize else None,
             confirm_episodes=config.eval.confirm_episodes,
             best_model_save_path=str(run_dir),
             log_path=str(run_dir),

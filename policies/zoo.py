@@ -66,18 +66,53 @@ def list_zoo(root: Path = ZOO_ROOT) -> list[ZooEntry]:
     return entries
 
 
-def publish(run: RunResult, evaluation: EvalResult, root: Path = ZOO_ROOT) -> Path:
-    """Copy a finished run's best model, config, statistics and evaluation into the zoo."""
+VALIDATION_SEED = 200_000  # model choice; the recorded evaluation uses tianji eval's seeds (100_000 + i)
+
+
+def choose_model(run_dir: Path, episodes: int = 100) -> tuple[Path, dict[str, float]]:
+    """The run's ``best_model.zip`` or ``model.zip``, whichever succeeds more on ``episodes`` validation
+    episodes (seeds other than the recorded evaluation's): the best model is picked by a few evaluation
+    episodes during training, a noisy choice. Returns the file and each candidate's validation success."""
+    from tianji.policies.evaluate import default_model, evaluate
+
+    candidates = [f for f in (run_dir / "best_model.zip", run_dir / "model.zip") if f.is_file()]
+    usable = default_model(run_dir)  # a best model without its normalization statistics cannot be judged
+    candidates = [f for f in candidates if f.name == "model.zip" or f == usable]
+    scores = {}
+    for file in candidates:
+        result = evaluate(file, episodes=episodes, seed=VALIDATION_SEED)
+        scores[file.name] = (result.success_rate, result.mean_return)
+    chosen = max(candidates, key=lambda f: scores[f.name])
+    return chosen, {name: success for name, (success, _) in scores.items()}
+
+
+def publish(
+    run: RunResult,
+    evaluation: EvalResult,
+    root: Path = ZOO_ROOT,
+    model_file: Path | None = None,
+    validation: dict[str, float] | None = None,
+) -> Path:
+    """Copy a finished run's model (``model_file``, default the run's default model), config, the
+    model's normalization statistics and its evaluation into the zoo."""
+    from tianji.policies.evaluate import default_model, normalizer_file
+
     env = evaluation.env.removeprefix("tianji/")
     folder = root / env / evaluation.algo
     folder.mkdir(parents=True, exist_ok=True)
-    model = run.run_dir / "best_model.zip"
-    shutil.copy(model if model.is_file() else run.run_dir / "model.zip", folder / "model.zip")
+    model = model_file or default_model(run.run_dir)
+    if model is None:
+        raise FileNotFoundError(f"{run.run_dir} holds no model to publish")
+    shutil.copy(model, folder / "model.zip")
     shutil.copy(run.run_dir / "config.yaml", folder / "config.yaml")
-    if (run.run_dir / VECNORMALIZE_FILE).is_file():
-        shutil.copy(run.run_dir / VECNORMALIZE_FILE, folder / VECNORMALIZE_FILE)
+    stats = normalizer_file(model)
+    (folder / VECNORMALIZE_FILE).unlink(missing_ok=True)
+    if stats is not None:
+        shutil.copy(stats, folder / VECNORMALIZE_FILE)
     meta = json.loads((run.run_dir / "meta.json").read_text())
-    meta.update({"timesteps": run.timesteps, "train_seconds": round(run.wall_seconds, 1)})
+    meta.update({"timesteps": run.timesteps, "train_seconds": round(run.wall_seconds, 1), "model": model.name})
+    if validation:
+        meta["validation_success"] = validation  # per candidate, on VALIDATION_SEED episodes
     (folder / "meta.json").write_text(json.dumps(meta, indent=2))
     save_eval(evaluation, folder / "eval.json")
     return folder

@@ -93,6 +93,11 @@ def test_ppo_with_vecnormalize_trains_through_the_cli(tmp_path: Path) -> None:
     )
     run = _train(tmp_path, "--config", str(config))
     assert (run / "vecnormalize.pkl").is_file()
+    # the best model (evaluated at step 200) runs with the statistics of that moment, not of the end
+    assert (run / "best_model.zip").is_file() and (run / "best_vecnormalize.pkl").is_file()
+    best, final = load_policy(run), load_policy(run / "model.zip")
+    assert best.path.name == "best_model.zip" and final.path.name == "model.zip"
+    assert best.normalizer.obs_rms["observation"].count < final.normalizer.obs_rms["observation"].count
     result = evaluate(run, episodes=1)
     assert result.algo == "ppo" and result.mean_length == 100
 
