@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install demo test test-all bench pictures zoo lint format clean
+.PHONY: help install demo test test-all bench bench-training pictures zoo lint format clean
 
 help:
 	@echo "make demo      create .venv, install, run the default care scenarios headless (runs/demo/...)"
 	@echo "make test      create .venv, install, run the fast test suite"
 	@echo "make test-all  also run the slow tests (training, benchmarks)"
 	@echo "make bench     benchmarks -> experiments/results/*.md (sim, env, control loop, bridge)"
+	@echo "make bench-training  time to 95% success, 3 seeds x 2 reach tasks (up to 90 min) -> training.md"
 	@echo "make pictures  re-render the README pictures -> experiments/results/*.png"
 	@echo "make zoo       retrain and re-evaluate the policy zoo -> assets/policies, experiments/results/zoo.md"
 	@echo "make lint      ruff"
@@ -39,6 +40,9 @@ bench: $(STAMP)
 	$(BIN)/python experiments/bench/env_speed.py
 	$(BIN)/python experiments/bench/control_loop.py
 	$(BIN)/python experiments/bench/bridge.py
+
+bench-training: $(STAMP)
+	$(BIN)/python experiments/bench/training.py
 
 zoo: $(STAMP)
 	$(BIN)/python experiments/zoo.py
