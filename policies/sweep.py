@@ -75,7 +75,7 @@ def apply_point(base: TrainConfig, point: dict[str, Any], seed: int) -> TrainCon
         node = data
         for name in parents:
             child = node.get(name)
-            if child is None and name in ("her", "normalize"):
+            if child in (None, False) and name in ("her", "normalize"):  # off: a dotted key turns it on
                 child = {}
             if not isinstance(child, dict):
                 raise ConfigError(f"--grid {key}: {name!r} is not a section of the config (sections hold dotted keys)")
