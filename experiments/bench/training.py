@@ -32,7 +32,7 @@ from pathlib import Path
 from tianji.policies.callbacks import read_evaluations
 from tianji.policies.config import load_config
 from tianji.policies.evaluate import evaluate, save_eval
-from tianji.policies.train import train
+from tianji.policies.train import cpu_name, train
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "experiments" / "results" / "training.md"
@@ -112,7 +112,7 @@ def report(
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `experiments/bench/training.py`"
         f" in {seconds / 60:.0f} min.",
         "",
-        f"- Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        f"- Machine: {cpu_name()}, {os.cpu_count()} cores, {platform.platform()}",
         f"- Python {platform.python_version()}, {versions}",
         f"- Load average (1, 5, 15 min) at the start: {start}; at the end: {end} (one run at a time; the"
         " machine may be shared, which slows every run alike)",
