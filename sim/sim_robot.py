@@ -412,13 +412,7 @@ class SimRobot(Robot):
         """(3 k,) float32: the world positions of the end effectors ``names``, stacked, as
         ``observe().ee_poses[name][:3]`` gives them, with one forward-kinematics query."""
         self._check_open()
-        links = self._ee_links.get(names)
-        if links is None:
-            known = self.description.end_effectors
-            unknown = [n for n in names if n not in known]
-            if unknown:
-                raise AssetError(f"robot '{self.spec.name}' has no end effector {unknown}; it has: {list(known)}")
-            links = self._ee_links[names] = [self._link_index[known[n]] for n in names]
+        links = self._end_effector_links(names)
         if -1 in links:  # an end effector on the base link
             poses = self._end_effector_poses()
             return np.concatenate([poses[n][:3] for n in names])
@@ -430,8 +424,7 @@ class SimRobot(Robot):
         :meth:`end_effector_positions`) move per unit motion of the spec joints ``joints``, at the
         current joint positions (PyBullet's ``calculateJacobian``, linear part)."""
         self._check_open()
-        self.end_effector_positions(names)  # validates the names and caches their links
-        links = self._ee_links[names]
+        links = self._end_effector_links(names)
         if -1 in links:
             raise AssetError(f"robot '{self.spec.name}': end effectors on the base link have no joint Jacobian")
         positions, _ = self.joint_states()
@@ -441,14 +434,24 @@ class SimRobot(Robot):
         column = np.empty(len(q), dtype=np.int64)
         column[order] = np.arange(len(q))  # spec joint -> DoF column (after the base's 6 when it floats)
         rows = []
-        for link in links:
+        for link, state in zip(links, self._get_link_states(self.body_id, links), strict=True):
             # calculateJacobian takes the point in the link's centre-of-mass frame; the end effector is the link frame
-            state = self._get_link_states(self.body_id, [link])[0]
             local = pb.invertTransform(state[2], state[3])[0]
             linear, _ = self._c.calculateJacobian(self.body_id, link, local, q, zeros, zeros)
             jac = np.asarray(linear, dtype=np.float64)
             rows.append(jac[:, jac.shape[1] - len(q) + column[joints]])
         return np.vstack(rows)
+
+    def _end_effector_links(self, names: tuple[str, ...]) -> list[int]:
+        """PyBullet link indices of end effectors ``names`` (-1: the base), checked and cached per tuple."""
+        links = self._ee_links.get(names)
+        if links is None:
+            known = self.description.end_effectors
+            unknown = [n for n in names if n not in known]
+            if unknown:
+                raise AssetError(f"robot '{self.spec.name}' has no end effector {unknown}; it has: {list(known)}")
+            links = self._ee_links[names] = [self._link_index[known[n]] for n in names]
+        return links
 
     # -------------------------------------------------------------- helpers
     def link_pose(self, link: str) -> np.ndarray:
