@@ -37,6 +37,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
 import tianji.sim  # noqa: F401  (registers the environments)
+from tianji.machine import cpu_name
 from tianji.policies.callbacks import (
     EVALUATIONS_FILE,
     RichProgress,
@@ -98,17 +99,6 @@ def new_run_dir(root: Path, config: TrainConfig) -> Path:
         run_dir, n = base / f"{stamp}-{n}", n + 1
     run_dir.mkdir(parents=True)
     return run_dir
-
-
-def cpu_name() -> str:
-    """The processor's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_metadata(config: TrainConfig) -> dict[str, Any]:

@@ -42,6 +42,7 @@ import pybullet as pb
 from pybullet_utils.bullet_client import BulletClient
 
 from tianji.control.robot import BaseType, Command
+from tianji.machine import cpu_name
 from tianji.sim import scene as scenes
 from tianji.sim.camera import CameraIntrinsics, render
 from tianji.sim.registry import RobotDescription, get_robot, robot_names
@@ -318,16 +319,8 @@ def measure_render(seconds: float = 2.0, repeats: int = 3, scene_name: str = "ca
 # ----------------------------------------------------------------- reports
 def machine_info() -> dict[str, str]:
     """CPU model, core count and the versions that matter for the figures."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": str(os.cpu_count()),
         "python": platform.python_version(),
         "pybullet": importlib.metadata.version("pybullet"),

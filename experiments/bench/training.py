@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tianji.machine import cpu_name
 from tianji.policies.callbacks import read_evaluations
 from tianji.policies.config import load_config
 from tianji.policies.evaluate import evaluate, save_eval
-from tianji.policies.train import cpu_name, train
+from tianji.policies.train import train
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "experiments" / "results" / "training.md"
