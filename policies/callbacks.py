@@ -89,8 +89,8 @@ class TimedEvalCallback(EvalCallback):
         super()._init_callback()
         self._clock = time.perf_counter()
         if self.csv_path.is_file():  # resumed: continue the earlier segments' clock
-            rows = self.csv_path.read_text().strip().splitlines()[1:]
-            self._offset = float(rows[-1].split(",")[1]) if rows else 0.0
+            rows = _read_rows(self.csv_path)
+            self._offset = rows[-1]["wall_seconds"] if rows else 0.0
         else:
             self.csv_path.write_text("timesteps,wall_seconds,mean_return,success_rate,confirmed_success\n")
 
@@ -154,8 +154,10 @@ class StopAfterWallTime(BaseCallback):
 def read_evaluations(run_dir: Path) -> list[dict[str, float]]:
     """The rows of a run's ``evaluations.csv`` (see :class:`TimedEvalCallback`); empty if it has none."""
     file = run_dir / EVALUATIONS_FILE
-    if not file.is_file():
-        return []
+    return _read_rows(file) if file.is_file() else []
+
+
+def _read_rows(file: Path) -> list[dict[str, float]]:
     lines = file.read_text().strip().splitlines()
     keys = lines[0].split(",")
     return [dict(zip(keys, map(float, line.split(",")), strict=True)) for line in lines[1:]]

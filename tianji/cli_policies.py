@@ -182,7 +182,15 @@ def sweep(
 
     from tianji.cli import friendly_errors
     from tianji.policies.config import config_from_dict, load_config
-    from tianji.policies.sweep import SweepRun, duration, parse_grid, parse_seeds, run_sweep, summary_rows
+    from tianji.policies.sweep import (
+        SweepRun,
+        duration,
+        grid_points,
+        parse_grid,
+        parse_seeds,
+        run_sweep,
+        summary_rows,
+    )
     from tianji.policies.train import env_id
 
     with friendly_errors():
@@ -196,9 +204,7 @@ def sweep(
             base = config_from_dict({"env": env, **{k: v for k, v in overrides.items() if v is not None}})
         base.env = env_id(env)
         out_dir = runs / "sweeps" / base.env.removeprefix("tianji/") / base.algo / time.strftime("%Y%m%d-%H%M%S")
-        n_points = 1
-        for values in grid_values.values():
-            n_points *= len(values)
+        n_points = len(grid_points(grid_values))
         where = f"Ray at {ray_address}" if ray_address else f"{jobs} local process(es)"
         console.print(
             f"sweep [bold]{base.env}[/bold] {base.algo.upper()}: {n_points} grid point(s) x {len(seed_list)} seed(s), "
