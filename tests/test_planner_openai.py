@@ -214,6 +214,10 @@ def test_the_model_may_ask_or_refuse(server: FakeServer, ctx: PlanContext) -> No
     assert ask.outcome is Outcome.CLARIFY and ask.message == "Which cup?"
     no = planner_for(server).plan("do the thing with her", ctx)
     assert no.outcome is Outcome.REFUSE and not no.executable
+    server.queue(plan_reply([], "cannot", ""), plan_reply([], "cannot", " "))
+    silent = planner_for(server).plan("do the thing with her", ctx)  # the operator would be told nothing
+    assert silent.outcome is Outcome.INVALID and silent.attempts == 2
+    assert "outcome 'cannot' needs a message for the operator" in server.requests[-1]["messages"][-1]["content"]
 
 
 def test_a_reply_slower_than_the_timeout_is_retried_then_given_up(server: FakeServer, ctx: PlanContext) -> None:

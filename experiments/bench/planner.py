@@ -222,6 +222,18 @@ def by_type(score: Score) -> str:
     return "\n".join(lines)
 
 
+def models(config: dict[str, Any], backends: list[str]) -> dict[str, str]:
+    """What each model backend was scored with (the report must say which model a row measures)."""
+    out = {}
+    for backend in backends:
+        section = config.get(backend) or {}
+        if backend == "llamacpp":
+            out[backend] = f"model file `{Path(str(section.get('model_path', '?'))).name}`"
+        elif backend == "openai":
+            out[backend] = f"model `{section.get('model', '?')}` at `{section.get('base_url', '?')}`"
+    return out
+
+
 def write_report(
     path: Path, scores: list[Score], sim: dict[str, list[dict[str, Any]]], items: list[dict], args: Any
 ) -> None:
@@ -243,6 +255,8 @@ def write_report(
         table(scores, sim),
         "",
     ]
+    parts += [f"- `{b}`: {m}" for b, m in models(args.config_data, [s.backend for s in scores]).items()]
+    parts += [""] if parts[-1] != "" else []
     for s in scores:
         parts += [f"## {s.backend}: outcome accuracy by type", "", by_type(s), ""]
         fails = failures(s)
@@ -280,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=None, help="planner config YAML (model backends)")
     parser.add_argument("--quick", action="store_true", help="every third instruction, 2 sim runs")
     parser.add_argument("--no-sim", action="store_true", help="skip the end-to-end simulation runs")
+    parser.add_argument("--sim-backends", default=None, help="backends to run in simulation (default: --backends)")
     parser.add_argument("--show-failures", action="store_true", help="print every mismatch")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)  # refusals and failed skills are expected here; the report has them
@@ -287,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
 
     items = yaml.safe_load(args.set.read_text())["instructions"]
     plan_items = items[::3] if args.quick else items
-    config = load_config(args.config)
+    config = args.config_data = load_config(args.config)
     scores = []
     for backend in args.backends.split(","):
         score = score_backend(backend.strip(), plan_items, config)
@@ -299,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen = [i for i in items if i.get("sim")]
         if args.quick:
             chosen = [i for i in chosen if i["id"] in QUICK_SIM]
-        for backend in args.backends.split(","):
+        for backend in (args.sim_backends or args.backends).split(","):
             sim[backend.strip()] = run_sim(chosen, backend.strip(), config)
     print(table(scores, sim))
     write_report(args.out, scores, sim, plan_items, args)

@@ -60,6 +60,7 @@ class LlamaCppPlanner(ChatBackend):
             model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, verbose=False
         )
         self.max_tokens, self.temperature = max_tokens, temperature
+        self._context_key = f"{self.llm.metadata.get('general.architecture', 'llama')}.context_length"
         self._grammars: dict[tuple, Any] = {}
 
     @classmethod
@@ -84,9 +85,17 @@ class LlamaCppPlanner(ChatBackend):
         return self._grammars[key]
 
     def _ask(self, messages: list[dict[str, Any]], instruction: str, ctx: PlanContext) -> Plan:
-        out = self.llm.create_chat_completion(
-            messages=messages, grammar=self._grammar(ctx), temperature=self.temperature, max_tokens=self.max_tokens
-        )
+        try:
+            out = self.llm.create_chat_completion(
+                messages=messages, grammar=self._grammar(ctx), temperature=self.temperature, max_tokens=self.max_tokens
+            )
+        except ValueError as exc:  # llama-cpp-python's only error for a prompt longer than the context window
+            message = (
+                f"the model could not take the request: {exc}. The prompt (skills, room and instruction) must fit the"
+                f" context window: raise llamacpp.n_ctx (now {self.llm.n_ctx()}) up to the model's trained context"
+                f" ({self.llm.metadata.get(self._context_key, 'see the model card')})"
+            )
+            return Plan(instruction, [], self.name, Outcome.ERROR, message)
         try:
             return parse_answer(out["choices"][0]["message"]["content"] or "", instruction, self.name)
         except PlanFormatError as exc:

@@ -155,6 +155,8 @@ def parse_answer(answer: str | dict[str, Any], instruction: str, backend: str) -
     message = str(data.get("message") or "")
     if outcome == "plan" and not steps:
         raise PlanFormatError("outcome 'plan' needs at least one step")
+    if outcome != "plan" and not message.strip():  # the operator is shown this message and nothing else
+        raise PlanFormatError(f"outcome '{outcome}' needs a message for the operator: the question to ask, or why not")
     kind = Outcome(outcome)
     category = "model" if kind is Outcome.REFUSE else ""
     return Plan(instruction, steps if kind is Outcome.PLAN else [], backend, kind, message, category)

@@ -123,9 +123,10 @@ class OpenAIPlanner(ChatBackend):
             message = f"cannot reach the model server at {self.base_url} ({exc}); is it running?"
             return Plan(instruction, [], self.name, Outcome.ERROR, message)
         except openai.APIStatusError as exc:
-            return Plan(
-                instruction, [], self.name, Outcome.ERROR, f"the model server answered {exc.status_code}: {exc}"
-            )
+            message = f"the model server answered {exc.status_code}: {exc}"
+            if self.mode == "json_schema" and "json_schema" in str(exc):
+                message += " (this server may not take response_format json_schema: try openai.mode 'tools')"
+            return Plan(instruction, [], self.name, Outcome.ERROR, message)
         try:
             plan = parse_answer(self._content(response), instruction, self.name)
         except PlanFormatError as exc:
