@@ -1,8 +1,8 @@
 """The executor in the simulated care room: real skills, real failures, retries, replanning, safe stops, traces.
 
-Failures are real, not mocked: ``navigate_to(bedside)`` is refused by the skill (the standing
-pose is too close to the bedside table for the floor map's clearance), a step given a 0.3 s
-timeout times out, and a plan that no longer fits the world is refused before anything moves.
+Failures are real, not mocked: a second bedside table left standing in the way makes
+``navigate_to(bedside_table)`` fail (the floor map has it), a step given a 0.3 s timeout times
+out, and a plan that no longer fits the world is refused before anything moves.
 Sessions use 120 Hz physics under the 60 Hz control rate to keep the suite fast.
 """
 
@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tianji.cli import app
-from tianji.cli_skills import care_session
+from tianji.cli_skills import care_room_config, care_session
 from tianji.policies.planner import (
     Executor,
     Outcome,
@@ -33,6 +33,18 @@ from tianji.policies.planner import (
 @pytest.fixture
 def session() -> Iterator[object]:
     s = care_session(seed=0, fast_physics=True)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def blocked_session() -> Iterator[object]:
+    """The care room with a second bedside table left in front of the first, where the robot would stand."""
+    config = care_room_config()
+    config["objects"]["cart"] = {"urdf": "objects/bedside_table.urdf", "position": [-1.05, 0.55, 0.0], "fixed": True}
+    s = care_session(seed=0, fast_physics=True, config=config)
     try:
         yield s
     finally:
@@ -67,29 +79,33 @@ def test_a_step_that_times_out_is_retried_then_replanned(session, tmp_path: Path
     assert run.events == [{"kind": "say", "message": "I am at the table."}]
 
 
-def test_a_refused_navigation_is_replanned_another_way(session, tmp_path: Path) -> None:
+def test_a_refused_navigation_is_replanned_another_way(blocked_session, tmp_path: Path) -> None:
     planner = make_planner("rules")
-    ctx = PlanContext.from_session(session)
+    ctx = PlanContext.from_session(blocked_session)
     plan = planner.plan("go to the bedside table and alert the caregiver", ctx)
     assert [s.skill for s in plan.steps] == ["navigate_to", "alert_caregiver"]
     trace = tmp_path / "bedside.jsonl"
-    run = Executor(session, planner, trace=TraceWriter(trace)).run(plan, ctx)
-    assert run.succeeded and run.replans == 1, run.reason
-    (replan,) = events(trace, "replan")
-    assert "blocked" in replan["reason"]  # a real failure: the bed blocks the way to the bedside table
-    assert replan["plan"]["steps"][0] == {"skill": "approach_person", "params": {"person": "patient"}}
+    run = Executor(blocked_session, planner, trace=TraceWriter(trace)).run(plan, ctx)
+    assert run.succeeded and run.replans == 2, run.reason
+    first, second = events(trace, "replan")
+    assert "'bedside_table' at (-1.45, 0.55) is occupied" in first["reason"]  # real failures: the cart is in the way
+    assert first["plan"]["steps"][0] == {"skill": "approach_person", "params": {"person": "patient"}}
+    assert "no free spot within 1.1 m of 'patient'" in second["reason"]
+    assert second["plan"]["steps"][0] == {"skill": "navigate_to", "params": {"place": "bedside"}}
+    ends = [(e["skill"], e["status"]) for e in events(trace, "step_end")]
+    assert ends[-2:] == [("navigate_to", "succeeded"), ("alert_caregiver", "succeeded")]
     assert [e["kind"] for e in run.events] == ["alert"]
     result = CliRunner().invoke(app, ["trace", str(trace)], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "replan" in result.output and "approach_person" in result.output
 
 
-def test_it_stops_safely_when_it_cannot_go_on(session) -> None:
+def test_it_stops_safely_when_it_cannot_go_on(blocked_session) -> None:
     planner = make_planner("rules")
-    ctx = PlanContext.from_session(session)
+    ctx = PlanContext.from_session(blocked_session)
     plan = Plan("go to the bedside table", [PlanStep("navigate_to", {"place": "bedside_table"})], "test")
-    run = Executor(session, planner, max_replans=0).run(plan, ctx)
+    run = Executor(blocked_session, planner, max_replans=0).run(plan, ctx)
     assert run.status == "failed" and "no replans left" in run.reason and run.steps_succeeded == 0
-    s = session.safe.observe()
+    s = blocked_session.safe.observe()
     assert np.abs(s.base_twist).max() < 0.05  # holding still
 
 
