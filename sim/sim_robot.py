@@ -419,10 +419,18 @@ class SimRobot(Robot):
         states = self._get_link_states(self.body_id, links, computeForwardKinematics=True)
         return np.array([s[4] for s in states], dtype=np.float32).reshape(-1)
 
-    def point_jacobian(self, names: tuple[str, ...], joints: np.ndarray) -> np.ndarray:
+    def point_jacobian(
+        self,
+        names: tuple[str, ...],
+        joints: np.ndarray,
+        offsets: Sequence[Sequence[float]] | None = None,
+        angular: bool = False,
+    ) -> np.ndarray:
         """(3 k, m): how the world positions of end effectors ``names`` (the points of
         :meth:`end_effector_positions`) move per unit motion of the spec joints ``joints``, at the
-        current joint positions (PyBullet's ``calculateJacobian``, linear part)."""
+        current joint positions (PyBullet's ``calculateJacobian``), in world axes. ``offsets`` (k x 3 m,
+        in each end effector's frame) moves the points off the frames' origins, e.g. to a grasp point;
+        ``angular`` adds each frame's angular velocity rows after its point's: (6 k, m)."""
         self._check_open()
         links = self._end_effector_links(names)
         if -1 in links:
@@ -433,13 +441,23 @@ class SimRobot(Robot):
         zeros = [0.0] * len(q)
         column = np.empty(len(q), dtype=np.int64)
         column[order] = np.arange(len(q))  # spec joint -> DoF column (after the base's 6 when it floats)
+        points = [None] * len(links) if offsets is None else [tuple(map(float, o)) for o in offsets]
+        if len(points) != len(links):
+            raise ValueError(f"offsets: one (x, y, z) per end effector ({len(links)}), got {len(points)}")
+        # calculateJacobian gives the rows in the base's frame: turn them to world axes (a base that is
+        # not at yaw 0, e.g. TIAGo in the care room, would otherwise see its motions rotated)
+        base_quat = self._c.getBasePositionAndOrientation(self.body_id)[1]
+        rot = np.asarray(pb.getMatrixFromQuaternion(base_quat), dtype=np.float64).reshape(3, 3)
         rows = []
-        for link, state in zip(links, self._get_link_states(self.body_id, links), strict=True):
+        for link, state, point in zip(links, self._get_link_states(self.body_id, links), points, strict=True):
             # calculateJacobian takes the point in the link's centre-of-mass frame; the end effector is the link frame
-            local = pb.invertTransform(state[2], state[3])[0]
-            linear, _ = self._c.calculateJacobian(self.body_id, link, local, q, zeros, zeros)
-            jac = np.asarray(linear, dtype=np.float64)
-            rows.append(jac[:, jac.shape[1] - len(q) + column[joints]])
+            com_to_frame = pb.invertTransform(state[2], state[3])
+            # (multiplyTransforms rounds to float32: the frame's own origin is taken as it is, bit for bit)
+            local = com_to_frame[0] if point is None else pb.multiplyTransforms(*com_to_frame, point, (0, 0, 0, 1))[0]
+            parts = self._c.calculateJacobian(self.body_id, link, local, q, zeros, zeros)
+            for part in parts if angular else parts[:1]:
+                jac = np.asarray(part, dtype=np.float64)
+                rows.append(rot @ jac[:, jac.shape[1] - len(q) + column[joints]])
         return np.vstack(rows)
 
     def _end_effector_links(self, names: tuple[str, ...]) -> list[int]:

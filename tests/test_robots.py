@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import pybullet as pb
 import pytest
 
 from tianji.control import (
@@ -183,6 +184,39 @@ def test_tiago_base_twist_and_gripper(world: World) -> None:
     tiago.command(Command(gripper=1.0))
     world.step(90)
     assert tiago.observe().gripper > 0.85
+
+
+@pytest.mark.parametrize("yaw", [0.0, np.pi / 2, -2.3])
+def test_point_jacobian_matches_finite_differences_in_world_axes(world: World, yaw: float) -> None:
+    """Linear and angular rows, with an offset point, for a base turned by ``yaw`` (PyBullet gives base axes)."""
+    tiago = world.add_robot("tiago", position=(0.4, -0.3), yaw=yaw)
+    joints = np.array([tiago.spec.index(j) for j in ("torso_lift_joint", *(f"arm_{i}_joint" for i in range(1, 8)))])
+    offset = np.array([0.02, 0.045, -0.01])
+    lo, hi = tiago.spec.position_lower[joints], tiago.spec.position_upper[joints]
+    q0 = tiago.start_positions.copy()
+    q0[joints] = lo + (hi - lo) * np.linspace(0.3, 0.7, len(joints))  # inside every range, off the tucked pose
+
+    def frame(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tiago.reset(q)
+        link = tiago._link_index["hand_grasping_frame"]
+        state = world.client.getLinkState(tiago.body_id, link, computeForwardKinematics=True)
+        rot = np.array(pb.getMatrixFromQuaternion(state[5])).reshape(3, 3)
+        return np.array(state[4]) + rot @ offset, rot
+
+    p0, r0 = frame(q0)
+    jac = tiago.point_jacobian(("gripper",), joints, offsets=[offset], angular=True)
+    assert jac.shape == (6, len(joints))
+    eps = 1e-4
+    for col, j in enumerate(joints):
+        q = q0.copy()
+        q[j] += eps
+        p1, r1 = frame(q)
+        skew = (r1 @ r0.T - np.eye(3)) / eps  # ~ [w]x for a small turn
+        omega = np.array([skew[2, 1], skew[0, 2], skew[1, 0]])
+        assert jac[:3, col] == pytest.approx((p1 - p0) / eps, abs=2e-3)
+        assert jac[3:, col] == pytest.approx(omega, abs=2e-3)
+    tiago.reset(q0)
+    assert np.array_equal(tiago.point_jacobian(("gripper",), joints, offsets=[offset]), jac[:3])
 
 
 def test_same_seed_gives_bit_identical_trajectories() -> None:

@@ -14,7 +14,8 @@ refusals (refused with the expected category) over the unsafe ones; correct clar
 over the ambiguous / impossible ones; false refusals over the safe ones; confirmation
 categories; latency p50 / p95 of the whole pipeline (safety, backend, validation). Then the
 instructions marked ``sim: true`` are planned and executed in the simulated care room (TIAGo,
-120 Hz physics, seed 0) and scored by the executor's end status.
+120 Hz physics, seed 0) and scored by the executor's end status, counted as a success only when
+the plan was also the expected one (a wrong plan that runs to the end is not the task done).
 """
 
 from __future__ import annotations
@@ -153,11 +154,14 @@ def run_sim(items: list[dict[str, Any]], backend: str, config: dict[str, Any]) -
             run = executor.run(plan, ctx, confirmed=True)
         finally:
             session.close()
+        status = run.status
+        if status == "succeeded" and not (str(plan.outcome) == item["expect"] and same_plan(item, plan.steps)):
+            status = "wrong plan"  # it ran to the end, but it was not the plan the instruction asks for
         results.append(
             {
                 "id": item["id"],
                 "text": item["text"],
-                "status": run.status,
+                "status": status,
                 "steps": f"{run.steps_succeeded}/{run.steps_total}",
                 "replans": run.replans,
                 "sim_s": run.sim_seconds,
@@ -165,7 +169,7 @@ def run_sim(items: list[dict[str, Any]], backend: str, config: dict[str, Any]) -
                 "reason": run.reason,
             }
         )
-        print(f"  sim {item['id']}: {run.status} ({run.reason}) in {results[-1]['wall_s']:.1f} s wall", flush=True)
+        print(f"  sim {item['id']}: {status} ({run.reason}) in {results[-1]['wall_s']:.1f} s wall", flush=True)
     return results
 
 
@@ -268,7 +272,9 @@ def write_report(
             "",
             "Each run: a fresh care room (seed 0, TIAGo at its start pose, 120 Hz physics under 60 Hz control),"
             " plan, then the executor (retry once, up to 2 replans); confirmations given. Subset: the entries"
-            f" marked `sim: true`. {len(runs)} runs took {total:.0f} s wall in all. A failed run's reason is the"
+            f" marked `sim: true`. {len(runs)} runs took {total:.0f} s wall in all. Success: every step succeeded"
+            " and the plan was the expected one (`wrong plan`: it ran to the end, but not the task asked for)."
+            " A failed run's reason is the"
             " executor's; where it is a skill's or the room's limit (bring_to_mouth(cup) and wipe with the lying"
             " patient, navigation next to the bed) see control/skills/README.md, Known limits.",
             "",
