@@ -79,6 +79,22 @@ def test_a_step_that_times_out_is_retried_then_replanned(session, tmp_path: Path
     assert run.events == [{"kind": "say", "message": "I am at the table."}]
 
 
+def test_a_failed_step_whose_effects_are_observed_counts_as_done(session, tmp_path: Path) -> None:
+    x, y, yaw = session.scene.places["dining_table"].pose
+    session.start_at((x, y - 0.1, yaw))  # 10 cm short: robot_at (within 15 cm) holds, the skill wants 5 cm
+    planner = make_planner("rules")
+    ctx = PlanContext.from_session(session)
+    plan = Plan("go to the table and say so", [PlanStep("navigate_to", {"place": "dining_table"}, timeout=0.1)])
+    plan.steps.append(PlanStep("say", {"text": "I am at the table."}))
+    trace = tmp_path / "run.jsonl"
+    run = Executor(session, planner, trace=TraceWriter(trace)).run(plan, ctx)
+    assert run.succeeded and run.replans == 0, run.reason
+    first, say = events(trace, "step_end")
+    assert first["attempt"] == 1 and first["status"] == "succeeded" and first["effects_hold"]
+    assert "timed out" in first["reason"] and "robot_at = dining_table" in first["reason"]
+    assert say["status"] == "succeeded" and not say["effects_hold"]
+
+
 def test_a_refused_navigation_is_replanned_another_way(blocked_session, tmp_path: Path) -> None:
     planner = make_planner("rules")
     ctx = PlanContext.from_session(blocked_session)

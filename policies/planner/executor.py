@@ -3,7 +3,10 @@
 For each step it builds the skill (``make_skill(name, params, session.context)``) and runs it
 with ``session.runner.run(skill)`` (the control loop, behind the safety filter). A step
 succeeded when the skill says so **and** the symbolic state observed afterwards shows what the
-step promised (``pick(cup)``: the cup is held and off the table). A failed step is retried
+step promised (``pick(cup)``: the cup is held and off the table). A step whose skill failed
+(not by a safety stop) while the state it promised is observed all the same counts as done,
+with the skill's reason in the trace (``pick`` holding the cup but short of its carry pose:
+running it again would fail its own precondition, the cup being held). A failed step is retried
 once (not after a safety stop: the filter latched because a person was touched too hard, and a
 person must check before anything moves again); if it fails again the planner is asked for the
 rest of the task, given the failure, the state observed now and a text description of the world
@@ -212,6 +215,11 @@ class Executor:
             ok = False
             seen = ", ".join(f"{k} = {v} (expected {expected[k]})" for k, v in mismatch.items())
             reason = f"the skill reported success ({reason}) but the robot observes {seen}"
+        effects_hold = not ok and bool(expected) and not mismatch and not reason.startswith("safety_stop")
+        if effects_hold:  # e.g. a pick that holds the object but missed its carry pose: running it again cannot help
+            ok = True
+            seen = ", ".join(f"{k} = {v}" for k, v in expected.items())
+            reason = f"what the step is for is observed ({seen}), though the skill reported: {reason}"
         self._log(
             "step_end",
             index=index,
@@ -224,6 +232,7 @@ class Executor:
             expected=expected,
             interventions=dict(Counter(self.session.safe.interventions) - counts),
             events=events,
+            effects_hold=effects_hold,
         )
         return ok, reason
 
