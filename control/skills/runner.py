@@ -107,7 +107,7 @@ class SkillRunner:
                 events = getattr(self.robot, "events", None)
                 if events:
                     detail = f": {events[-1].detail}"
-                skill.fail(f"{reason}{detail}")
+                skill.fail(f"{reason}{detail} ({skill.progress()})")  # where it was: which phase touched whom
             elif reason == "interrupted":
                 skill.fail("interrupted (Ctrl-C); the robot was stopped")
             else:
