@@ -14,6 +14,8 @@ robot model (``RawSim`` of ``sim_speed.py``, with the environment's collision mo
 physics settings), timed in alternating chunks so that load from other jobs hits both alike.
 Wall and CPU-time figures are both reported: this machine is shared. The columns are
 explained in the results file (``COLUMNS`` below). Figures are medians over repeats.
+``env_layer_breakdown.py`` splits the layer cost of an environment into the rest of its step and
+its resets.
 """
 
 from __future__ import annotations
