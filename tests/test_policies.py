@@ -212,11 +212,17 @@ def test_the_zoo_ships_the_reach_policies() -> None:
     assert {("TiagoReach-v0", "sac"), ("AllegroReach-v0", "sac")} <= shipped
 
 
-@pytest.mark.parametrize("env", ["TiagoReach-v0", "AllegroReach-v0"])
-def test_a_zoo_policy_reproduces_its_recorded_evaluation(env: str) -> None:
+def _shipped() -> list[tuple[str, str]]:
+    from tianji.policies.zoo import list_zoo
+
+    return sorted((e.env, e.algo) for e in list_zoo())
+
+
+@pytest.mark.parametrize(("env", "algo"), _shipped())
+def test_a_zoo_policy_reproduces_its_recorded_evaluation(env: str, algo: str) -> None:
     from tianji.policies.zoo import ZOO_ROOT
 
-    folder = ZOO_ROOT / env / "sac"
+    folder = ZOO_ROOT / env / algo
     recorded = json.loads((folder / "eval.json").read_text())
     assert recorded["episodes"] == 100 and len(recorded["episode_returns"]) == 100
     again = evaluate(folder, episodes=5, seed=recorded["seed"])  # the first 5 of its 100 seeded episodes
