@@ -32,19 +32,19 @@ REPO = Path(__file__).resolve().parents[1]
 ZOO = [  # (environment, algorithm): config experiments/configs/<env>_<algo>.yaml
     ("TiagoReach-v0", "sac"),
     ("AllegroReach-v0", "sac"),
-]  # not yet: CarePickCup-v0 and G1Balance-v0 (no config has reached a useful success rate on 2 CPU cores)
+    ("G1Balance-v0", "ppo"),
+]  # not yet: CarePickCup-v0 (no config has reached a useful success rate on 2 CPU cores)
 RESULTS = REPO / "experiments" / "results" / "zoo.md"
 
 
 def finished_run(run_dir: Path) -> RunResult:
     """A finished run folder as train() would have returned it (steps and time from its training log)."""
     progress = read_progress(run_dir)
-    return RunResult(
-        run_dir,
-        int(np.nanmax(progress["time/total_timesteps"])),
-        float(np.nanmax(progress["time/time_elapsed"])),
-        None,
-    )
+    elapsed = progress["time/time_elapsed"]
+    elapsed = elapsed[np.isfinite(elapsed)]
+    # a resumed run restarts SB3's clock with each segment: add up the segments (a drop starts a new one)
+    seconds = float(elapsed[:-1][np.diff(elapsed) < 0].sum() + elapsed[-1])
+    return RunResult(run_dir, int(np.nanmax(progress["time/total_timesteps"])), seconds, None)
 
 
 def main(argv: list[str] | None = None) -> int:
