@@ -15,7 +15,10 @@ Wall-clock figures on a shared machine: compare environments within one run, not
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import gymnasium as gym
@@ -24,21 +27,19 @@ import numpy as np
 import tianji.sim  # noqa: F401  (registers the environments)
 
 
+def _env_speed() -> ModuleType:
+    """The sibling ``env_speed.py`` (its SimulationClock), loaded by path: experiments/ is not a package."""
+    spec = importlib.util.spec_from_file_location("env_speed", Path(__file__).with_name("env_speed.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def breakdown(env_id: str, seconds: float) -> dict[str, Any]:
     """Step ``env_id`` with seeded random actions for ``seconds``; microseconds per step by part."""
     env = gym.make(env_id)
     try:
-        world = env.unwrapped.world
-        simulate = world._step_simulation
-        inside = 0.0
-
-        def timed_simulation() -> None:
-            nonlocal inside
-            start = time.perf_counter()
-            simulate()
-            inside += time.perf_counter() - start
-
-        world._step_simulation = timed_simulation
+        clock = _env_speed().SimulationClock(env.unwrapped.world)
         env.reset(seed=0)
         actions = np.random.default_rng(0).uniform(-1, 1, (1024, *env.action_space.shape)).astype(np.float32)
         stepping = resetting = physics_in_resets = 0.0
@@ -51,12 +52,12 @@ def breakdown(env_id: str, seconds: float) -> dict[str, Any]:
             stepping += t1 - t0
             steps += 1
             if terminated or truncated:
-                before = inside
+                before = clock.inside
                 env.reset()
                 resetting += time.perf_counter() - t1
-                physics_in_resets += inside - before
+                physics_in_resets += clock.inside - before
                 resets += 1
-        physics = inside - physics_in_resets
+        physics = clock.inside - physics_in_resets
         total = stepping + resetting
         return {
             "env": env_id,
@@ -66,7 +67,7 @@ def breakdown(env_id: str, seconds: float) -> dict[str, Any]:
             "rest_of_step_us": 1e6 * (stepping - physics) / steps,
             "reset_us": 1e6 * resetting / steps,
             "reset_ms_each": 1e3 * resetting / max(resets, 1),
-            "layer_cost": total / inside - 1.0,
+            "layer_cost": total / clock.inside - 1.0,
         }
     finally:
         env.close()
@@ -81,13 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     columns = ["steps", "steps/episode", "physics us/step", "rest of step us", "resets us/step", "reset ms", "cost"]
     print("| environment | " + " | ".join(columns) + " |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    keys = ("steps", "episode", "physics_us", "rest_of_step_us", "reset_us", "reset_ms_each")
     for env_id in ids:
         r = breakdown(env_id, args.seconds)
-        print(
-            f"| `{r['env']}` | {r['steps']} | {r['episode']:.0f} | {r['physics_us']:.0f} | {r['rest_of_step_us']:.0f} |"
-            f" {r['reset_us']:.0f} | {r['reset_ms_each']:.2f} | {100 * r['layer_cost']:.1f}% |",
-            flush=True,
-        )
+        cells = [f"`{env_id}`", *(f"{r[k]:.2f}" if k == "reset_ms_each" else f"{r[k]:.0f}" for k in keys)]
+        print("| " + " | ".join([*cells, f"{100 * r['layer_cost']:.1f}%"]) + " |", flush=True)
     return 0
 
 

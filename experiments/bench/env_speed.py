@@ -208,6 +208,21 @@ def env_layer(env_id: str, seconds: float) -> dict[str, float]:
         env.close()
 
 
+class SimulationClock:
+    """Wall seconds ``world`` spends inside PyBullet's ``stepSimulation`` (``inside``), timed around each call."""
+
+    def __init__(self, world: Any) -> None:
+        self.inside = 0.0
+        simulate = world._step_simulation
+
+        def timed_simulation() -> None:
+            start = time.perf_counter()
+            simulate()
+            self.inside += time.perf_counter() - start
+
+        world._step_simulation = timed_simulation
+
+
 def physics_share(env_id: str, seconds: float) -> float:
     """Share of the environment's step time (random actions, resets included) spent inside PyBullet's
     ``stepSimulation``, timed in the same process around each call; the layer cost is 1 / share - 1.
@@ -216,17 +231,7 @@ def physics_share(env_id: str, seconds: float) -> float:
     and particles included), which the raw-robot baseline cannot give for the care environments."""
     env = gym.make(env_id)
     try:
-        world = env.unwrapped.world
-        simulate = world._step_simulation
-        inside = 0.0
-
-        def timed_simulation() -> None:
-            nonlocal inside
-            start = time.perf_counter()
-            simulate()
-            inside += time.perf_counter() - start
-
-        world._step_simulation = timed_simulation
+        clock = SimulationClock(env.unwrapped.world)
         env.reset(seed=0)
         actions = random_actions(env.action_space)
         k = 0
@@ -240,9 +245,9 @@ def physics_share(env_id: str, seconds: float) -> float:
 
         for _ in range(WARMUP_STEPS):
             step()
-        inside = 0.0
+        clock.inside = 0.0
         _, elapsed = sim_speed.timed_loop(step, seconds)
-        return inside / elapsed
+        return clock.inside / elapsed
     finally:
         env.close()
 
