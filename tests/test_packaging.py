@@ -66,8 +66,14 @@ def test_version_is_exposed() -> None:
     assert tianji.__version__.count(".") == 2
 
 
+def _package(folder: Path) -> str:
+    parts = folder.relative_to(ROOT).parts
+    return ".".join(parts if parts[0] == "tianji" else ("tianji", *parts))
+
+
 def test_a_built_wheel_ships_the_policy_zoo_and_its_policies_load_from_it(tmp_path: Path) -> None:
-    """What `pip install tianji` gets: the zoo's files are package data and load outside the checkout."""
+    """What `pip install tianji` gets: every subpackage, and the zoo's files as package data that load outside
+    the checkout."""
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(ROOT)]
     subprocess.run([*build, "-w", str(tmp_path)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("tianji-*.whl")
@@ -77,7 +83,15 @@ def test_a_built_wheel_ships_the_policy_zoo_and_its_policies_load_from_it(tmp_pa
     for env in ("TiagoReach-v0", "AllegroReach-v0"):
         for file in ("model.zip", "config.yaml", "eval.json", "meta.json", "vecnormalize.pkl"):
             assert f"tianji/assets/policies/{env}/sac/{file}" in names
+    packages = sorted(  # every package of the checkout (layer folders install as tianji.<layer>)
+        _package(init.parent)
+        for layer in ("tianji", "sim", "control", "perception", "policies", "bridge", "assets")
+        for init in (ROOT / layer).rglob("__init__.py")
+    )
+    for package in packages:
+        assert package.replace(".", "/") + "/__init__.py" in names, f"the wheel lacks {package}"
     code = (
+        f"import importlib\nfor p in {packages!r}: importlib.import_module(p)\n"
         "from tianji.policies.zoo import list_zoo; from tianji.policies.evaluate import load_policy\n"
         "for e in list_zoo(): load_policy(e.path); print(e.path)"
     )
