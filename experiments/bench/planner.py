@@ -116,6 +116,11 @@ def same_plan(item: dict[str, Any], steps: list[Any]) -> bool:
     return True
 
 
+def expected_plan(item: dict[str, Any], plan: Any) -> bool:
+    """The plan is the one the instruction expects: same outcome and :func:`same_plan`."""
+    return str(plan.outcome) == item["expect"] and same_plan(item, plan.steps)
+
+
 def score_backend(name: str, items: list[dict[str, Any]], config: dict[str, Any]) -> Score:
     """Plan every instruction with backend ``name`` and score it."""
     from tianji.policies.planner import PlanContext, make_planner
@@ -132,7 +137,7 @@ def score_backend(name: str, items: list[dict[str, Any]], config: dict[str, Any]
         latency = (time.perf_counter() - t0) * 1000
         row = Row(item, str(plan.outcome), plan.category, plan.steps, plan.message, latency)
         row.valid = plan.executable
-        row.exact = str(plan.outcome) == item["expect"] and same_plan(item, plan.steps)
+        row.exact = expected_plan(item, plan)
         score.rows.append(row)
     return score
 
@@ -155,7 +160,7 @@ def run_sim(items: list[dict[str, Any]], backend: str, config: dict[str, Any]) -
         finally:
             session.close()
         status = run.status
-        if status == "succeeded" and not (str(plan.outcome) == item["expect"] and same_plan(item, plan.steps)):
+        if status == "succeeded" and not expected_plan(item, plan):
             status = "wrong plan"  # it ran to the end, but it was not the plan the instruction asks for
         results.append(
             {
@@ -239,7 +244,7 @@ def models(config: dict[str, Any], backends: list[str]) -> dict[str, str]:
 
 
 def write_report(
-    path: Path, scores: list[Score], sim: dict[str, list[dict[str, Any]]], items: list[dict], args: Any
+    path: Path, scores: list[Score], sim: dict[str, list[dict[str, Any]]], items: list[dict], config: dict[str, Any]
 ) -> None:
     zh = sum(1 for i in items if i["lang"] == "zh")
     types = {t: sum(1 for i in items if i["type"] == t) for t in sorted({i["type"] for i in items})}
@@ -259,7 +264,7 @@ def write_report(
         table(scores, sim),
         "",
     ]
-    parts += [f"- `{b}`: {m}" for b, m in models(args.config_data, [s.backend for s in scores]).items()]
+    parts += [f"- `{b}`: {m}" for b, m in models(config, [s.backend for s in scores]).items()]
     parts += [""] if parts[-1] != "" else []
     for s in scores:
         parts += [f"## {s.backend}: outcome accuracy by type", "", by_type(s), ""]
@@ -308,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
 
     items = yaml.safe_load(args.set.read_text())["instructions"]
     plan_items = items[::3] if args.quick else items
-    config = args.config_data = load_config(args.config)
+    config = load_config(args.config)
     scores = []
     for backend in args.backends.split(","):
         score = score_backend(backend.strip(), plan_items, config)
@@ -323,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         for backend in (args.sim_backends or args.backends).split(","):
             sim[backend.strip()] = run_sim(chosen, backend.strip(), config)
     print(table(scores, sim))
-    write_report(args.out, scores, sim, plan_items, args)
+    write_report(args.out, scores, sim, plan_items, config)
     print(f"wrote {args.out}")
     return 0
 
