@@ -204,6 +204,11 @@ class SimRobot(Robot):
                     )
         if desc.gripper and not self._gripper:
             raise AssetError(f"robot '{desc.name}': no joint matches the gripper patterns {list(desc.gripper)}")
+        # the joints whose travel defines the gripper's opening fraction (observe), as arrays
+        moving = [(i, o, c) for i, (o, c) in self._gripper.items() if o != c]
+        self._gripper_idx = np.array([i for i, _, _ in moving], dtype=np.int64)
+        self._gripper_closed = np.array([c for _, _, c in moving])
+        self._gripper_span = np.array([o - c for _, o, c in moving])
         return RobotSpec(
             name=desc.name,
             joint_names=self._names,
@@ -307,12 +312,7 @@ class SimRobot(Robot):
         base = np.array(pos + quat, dtype=np.float32)
         lin, ang = self._get_base_velocity(body)
         ee = self._end_effector_poses()
-        gripper = None
-        if self._gripper:
-            fractions = [
-                (q[i] - closed) / (opened - closed) for i, (opened, closed) in self._gripper.items() if opened != closed
-            ]
-            gripper = float(np.clip(np.mean(fractions), 0.0, 1.0)) if fractions else None
+        gripper = self.gripper_opening(q)
         frames = {name: self.camera(name) for name in cameras}
         return Observation(
             timestamp=self.world.time,
@@ -364,6 +364,26 @@ class SimRobot(Robot):
         self._base_twist = np.zeros(3)
         self._apply()
 
+    def reset_joints(self, positions: dict[str, float]) -> None:
+        """Teleport the named joints to ``positions`` at rest and hold them there (position mode).
+
+        The other joints keep their state and targets: cheaper than :meth:`reset` when a few joints
+        change after it (e.g. pointing the head), at one PyBullet call per named joint.
+        """
+        self._check_open()
+        idx = np.array([self._spec.index(j) for j in positions], dtype=np.int64)  # UnknownJointError names it
+        q = np.array(list(positions.values()), dtype=float)
+        if not np.all(np.isfinite(q)):
+            raise InvalidCommandError(f"reset_joints positions must be finite, got {positions}")
+        q = np.clip(q, self._spec.position_lower[idx], self._spec.position_upper[idx])
+        reset, body = self._c.resetJointState, self.body_id
+        for i, v in zip(self._pb_index[idx].tolist(), q.tolist(), strict=True):
+            reset(body, i, v, 0.0)
+        self._target[idx] = q
+        self._mode[idx] = 0
+        self._torque[idx] = 0.0
+        self._apply()
+
     def _reset_joints(self, q: np.ndarray) -> None:
         """Teleport every joint to ``q`` at rest.
 
@@ -407,6 +427,15 @@ class SimRobot(Robot):
         self._check_open()
         positions, velocities, _, _ = zip(*self._get_joint_states(self.body_id, self._pb_list), strict=True)
         return np.array(positions, dtype=np.float32), np.array(velocities, dtype=np.float32)
+
+    def gripper_opening(self, joint_positions: np.ndarray | None = None) -> float | None:
+        """The gripper's opening, 0 closed .. 1 open (the mean over its moving joints; None without a
+        gripper), from ``joint_positions`` in ``spec.joint_names`` order, read now if not given."""
+        if not len(self._gripper_idx):
+            return None
+        q = self.joint_states()[0] if joint_positions is None else joint_positions
+        fractions = (q[self._gripper_idx] - self._gripper_closed) / self._gripper_span
+        return min(1.0, max(0.0, float(fractions.mean())))
 
     def end_effector_positions(self, names: tuple[str, ...]) -> np.ndarray:
         """(3 k,) float32: the world positions of the end effectors ``names``, stacked, as

@@ -55,6 +55,34 @@ def test_same_seed_and_actions_replay_the_same_episode(env_id: str) -> None:
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
+def test_step_observation_equals_a_fresh_read_of_the_state(env_id: str) -> None:
+    """step() reads each piece of state once and shares it (TianjiEnv.step_read); what it returns must
+    equal reading everything afresh at the same moment, including after a body moved inside
+    _evaluate (the patient's fall in CareFallResponse-v0)."""
+    env = _make(env_id)
+    base = env.unwrapped
+    env.reset(seed=5)
+    rng = np.random.default_rng(5)
+    steps = 30
+    if env_id == "tianji/CareFallResponse-v0":
+        steps = base.fall_step + 2
+    saw_fall = False
+    for _ in range(steps):
+        obs, *_ = env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
+        base.forget_step_reads()  # nothing kept outside a step; if anything were, it goes now
+        fresh = base._observation()
+        if isinstance(obs, dict):
+            for key in obs:
+                np.testing.assert_array_equal(obs[key], fresh[key], err_msg=key)
+        else:
+            np.testing.assert_array_equal(obs, fresh)
+        saw_fall = saw_fall or bool(getattr(base, "fallen", False))
+    if env_id == "tianji/CareFallResponse-v0":
+        assert saw_fall
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
 def test_limits_hold_under_extreme_actions_and_nan_is_refused(env_id: str) -> None:
     env = _make(env_id)
     env.reset(seed=0)

@@ -207,7 +207,6 @@ class AllegroGraspEnv(TianjiEnv):
         self.held = 0
         self.wrist_height = WRIST_START
         # (joint positions, velocities, object position, orientation, velocity, tip distance) read by _evaluate
-        self._step_reads: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float] | None = None
         super().__init__(**kwargs)
 
     # ------------------------------------------------------------- building
@@ -270,7 +269,6 @@ class AllegroGraspEnv(TianjiEnv):
 
     # -------------------------------------------------------------- episode
     def _reset_task(self) -> None:
-        self._step_reads = None
         c, rng = self.world.client, self.np_random
         self.wrist_height = WRIST_START
         c.changeConstraint(self._wrist, [0, 0, WRIST_START], self._wrist_quat, maxForce=500.0)
@@ -325,8 +323,7 @@ class AllegroGraspEnv(TianjiEnv):
         return q, dq, pos, quat, lin, self._tip_distance(pos)
 
     def _observe_state(self) -> np.ndarray:
-        reads, self._step_reads = self._step_reads, None  # one read per step: _evaluate's, right before
-        q, dq, pos, quat, lin, tips = reads if reads is not None else self._read()
+        q, dq, pos, quat, lin, tips = self.step_read("state", self._read)  # _evaluate's read, shared
         lift = pos[2] - self.start_height
         shape = np.eye(len(SHAPES))[self.shape_index]
         return np.concatenate(
@@ -344,7 +341,7 @@ class AllegroGraspEnv(TianjiEnv):
         ).astype(np.float32)
 
     def _evaluate(self) -> tuple[float, bool, dict[str, Any]]:
-        self._step_reads = reads = self._read()  # _observe_state, right after, reuses it
+        reads = self.step_read("state", self._read)  # _observe_state, right after, shares it
         pos, reach = reads[2], reads[5]
         lift = float(pos[2] - self.start_height)
         self.held = self.held + 1 if lift >= self.lift_target else 0

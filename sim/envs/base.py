@@ -10,8 +10,9 @@ snapshot at every reset, so episodes cost no reloading.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -24,6 +25,7 @@ from tianji.sim.sim_robot import SimRobot, all_finite
 from tianji.sim.world import World, WorldConfig
 
 OBS_MODES = ("state", "rgb", "rgbd")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ class TianjiEnv(gym.Env):
     solver_iterations: ClassVar[int] = 50
     camera_robot: ClassVar[str | None] = None  # robot label whose mounted camera gives rgb obs
     camera_name: ClassVar[str] = "head"
+    # robots that _reset_task always puts in their start state itself (reset() skips its own reset of them:
+    # a reset costs one PyBullet call per joint)
+    robots_reset_by_task: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -101,6 +106,7 @@ class TianjiEnv(gym.Env):
                 gui=render_mode == "human",
             )
         )
+        self._step_reads: dict[str, Any] | None = None  # see step_read
         self.robots: dict[str, SimRobot] = {}
         self.task_bodies: list[int] = []  # bodies whose masses / friction get randomized
         self._build()
@@ -165,15 +171,20 @@ class TianjiEnv(gym.Env):
         super().reset(seed=seed)
         self._clear_contact_caches()
         self.world.restore_state(self._snapshot)
-        for robot in self.robots.values():
-            robot.reset()
+        for label, robot in self.robots.items():
+            if label not in self.robots_reset_by_task:
+                robot.reset()
         self._randomize_dynamics()
         self._latency = int(self.np_random.integers(0, self.randomization.action_latency + 1))
         self._pending = []
         self.steps = 0
         self.reset_options = dict(options or {})  # task-specific choices, e.g. {"shape": "cube"}
         self._reset_task()
-        obs = self._observation()
+        self._step_reads = {}
+        try:
+            obs = self._observation()
+        finally:
+            self._step_reads = None
         info = {"is_success": False}
         return obs, info
 
@@ -195,8 +206,35 @@ class TianjiEnv(gym.Env):
             self._map_action(act)
         self.world.step()
         self.steps += 1
-        reward, terminated, info = self._evaluate()
-        return self._observation(), float(reward), bool(terminated), False, info
+        self._step_reads = {}
+        try:
+            reward, terminated, info = self._evaluate()
+            obs = self._observation()
+        finally:
+            self._step_reads = None
+        return obs, float(reward), bool(terminated), False, info
+
+    def step_read(self, key: str, read: Callable[[], T]) -> T:
+        """``read()``, called once per step for each ``key`` while the step is scored and observed.
+
+        :meth:`_evaluate` and :meth:`_observe_state` often need the same state (a link pose, the
+        robot's joints) several times; PyBullet answers each query afresh, so repeated reads cost
+        real time at 50 Hz. Between the physics step and the returned observation the state does not
+        change, so the first answer is kept under ``key`` and shared. Outside that window (building,
+        resetting the task) every call reads afresh. A task whose :meth:`_evaluate` moves a body it
+        reads this way must call :meth:`forget_step_reads` after moving it.
+        """
+        reads = self._step_reads
+        if reads is None:
+            return read()
+        if key not in reads:
+            reads[key] = read()
+        return reads[key]
+
+    def forget_step_reads(self) -> None:
+        """Drop what :meth:`step_read` kept (after moving a body inside :meth:`_evaluate`)."""
+        if self._step_reads is not None:
+            self._step_reads.clear()
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":

@@ -34,7 +34,7 @@ import pybullet as pb
 import yaml
 from gymnasium import spaces
 
-from tianji.control.robot import Command
+from tianji.control.robot import Observation
 from tianji.sim import patient as patient_body
 from tianji.sim import scene
 from tianji.sim.envs.base import TianjiEnv
@@ -98,6 +98,7 @@ class CareEnv(TianjiEnv):
     patient_jitter: ClassVar[tuple[float, float]] = (0.03, 0.08)  # +-m in x and y, +-rad yaw
     patient_posture: ClassVar[dict[str, float]] = {}  # joint -> rad, on top of the scene's preset
     patient_joint_jitter: ClassVar[dict[str, float]] = {}  # joint -> +-rad around the settled pose
+    robots_reset_by_task: ClassVar[tuple[str, ...]] = ("tiago", "patient")  # every task calls _reset_care
 
     def __init__(self, *, force_limit: float = DEFAULT_FORCE_LIMIT, **kwargs: Any) -> None:
         if not force_limit > 0:
@@ -124,7 +125,7 @@ class CareEnv(TianjiEnv):
         self.robots = {"tiago": self.tiago, "patient": self.patient}
         self.task_bodies = [o.body_id for o in self.scene.objects.values() if not o.fixed]
         self._arm_idx = np.array([self.tiago.spec.index(j) for j in ARM_JOINTS])
-        self._gripper_joints: list[tuple[str, float, float, float, float]] | None = None  # gripper_targets
+        self._gripper_joints: tuple[np.ndarray, ...] | None = None  # gripper_targets
         self._hand_link = self.tiago._link_index[HAND_LINK]
         self._drop_safety_box()
         if self.patient_posture:
@@ -191,8 +192,7 @@ class CareEnv(TianjiEnv):
 
     def _map_action(self, action: np.ndarray) -> None:
         """Arm targets move by ``action * max_joint_delta``, kept :data:`LIMIT_MARGIN` inside the limits."""
-        targets = self.arm_targets(action[: len(ARM_JOINTS)])
-        self.tiago.command(Command("position", dict(zip(ARM_JOINTS, targets.tolist(), strict=True))))
+        self.tiago.command_positions(self._arm_idx, self.arm_targets(action[: len(ARM_JOINTS)]))
 
     def arm_targets(self, action: np.ndarray) -> np.ndarray:
         """New torso and arm position targets for a normalized action (see :meth:`_map_action`).
@@ -206,21 +206,23 @@ class CareEnv(TianjiEnv):
         targets = self.tiago.position_targets[self._arm_idx] + np.asarray(action) * self.max_joint_delta
         return np.clip(targets, lo + margin, hi - margin)
 
-    def gripper_targets(self, opening: float) -> dict[str, float]:
-        """Hand joint targets for an opening (0 closed .. 1 open), kept inside the limits like the arm's."""
+    def gripper_targets(self, opening: float) -> tuple[np.ndarray, np.ndarray]:
+        """(spec indices, position targets) of TIAGo's hand joints for an opening (0 closed .. 1 open),
+        kept inside the limits like the arm's (for :meth:`SimRobot.command_positions`)."""
         if self._gripper_joints is None:  # matched once, not ~150 regex matches every step
             spec = self.tiago.spec
-            self._gripper_joints = []
+            rows = []
             for pattern, (opened, closed) in self.tiago.description.gripper.items():
                 for i, joint in enumerate(spec.joint_names):
                     if re.fullmatch(pattern, joint):
                         lo, hi = spec.position_lower[i], spec.position_upper[i]
                         margin = min(LIMIT_MARGIN, 0.04 * (hi - lo))
-                        self._gripper_joints.append((joint, opened, closed, lo + margin, hi - margin))
-        return {
-            joint: float(np.clip(closed + opening * (opened - closed), low, high))
-            for joint, opened, closed, low, high in self._gripper_joints
-        }
+                        rows.append((i, opened, closed, lo + margin, hi - margin))
+            index, opened, closed, low, high = zip(*rows, strict=True)
+            limits = (np.array(v) for v in (opened, closed, low, high))
+            self._gripper_joints = (np.array(index, dtype=np.int64), *limits)
+        index, opened, closed, low, high = self._gripper_joints
+        return index, np.clip(closed + opening * (opened - closed), low, high)
 
     # -------------------------------------------------------------- episode
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
@@ -293,19 +295,18 @@ class CareEnv(TianjiEnv):
         pan = math.atan2(d[1], d[0]) - yaw
         pan = (pan + math.pi) % (2 * math.pi) - math.pi
         tilt = math.atan2(d[2], math.hypot(d[0], d[1]))
-        q = self.tiago.observe().joint_positions.astype(float)
-        for joint, value in (("head_1_joint", pan), ("head_2_joint", tilt)):
-            i = self.tiago.spec.index(joint)
-            q[i] = np.clip(value, self.tiago.spec.position_lower[i], self.tiago.spec.position_upper[i])
-        self.tiago.reset(q)
+        self.tiago.reset_joints({"head_1_joint": pan, "head_2_joint": tilt})  # clamped into the limits
 
     # ------------------------------------------------------------- patient
     def mouth(self) -> np.ndarray:
         """World position of the patient's mouth (``tianji.sim.world_state.MOUTH_IN_HEAD``)."""
         from tianji.sim.world_state import MOUTH_IN_HEAD
 
-        head = self.patient.link_pose("middle_head").astype(float)
-        return np.array(pb.multiplyTransforms(head[:3], head[3:], MOUTH_IN_HEAD, (0, 0, 0, 1))[0])
+        def read() -> np.ndarray:
+            head = self.patient.link_pose("middle_head").astype(float)
+            return np.array(pb.multiplyTransforms(head[:3], head[3:], MOUTH_IN_HEAD, (0, 0, 0, 1))[0])
+
+        return self.step_read("mouth", read)
 
     def _patient_contact_force(self) -> float:
         c = self.world.client
@@ -335,24 +336,44 @@ class CareEnv(TianjiEnv):
     # ------------------------------------------------------------- helpers
     def base_frame(self) -> tuple[np.ndarray, np.ndarray]:
         """(position, quaternion) of TIAGo's base frame on the floor (yaw only)."""
-        base = self.tiago.link_pose("base_footprint").astype(float)
-        return np.array([base[0], base[1], 0.0]), np.array(pb.getQuaternionFromEuler((0, 0, yaw_of(base[3:]))))
+
+        def read() -> tuple[np.ndarray, np.ndarray]:
+            base = self.tiago.link_pose("base_footprint").astype(float)
+            return np.array([base[0], base[1], 0.0]), np.array(pb.getQuaternionFromEuler((0, 0, yaw_of(base[3:]))))
+
+        return self.step_read("base_frame", read)
+
+    def base_rotation(self) -> np.ndarray:
+        """(3, 3) rotation of TIAGo's base frame (yaw only) in the world."""
+        return self.step_read(
+            "base_rotation", lambda: np.array(pb.getMatrixFromQuaternion(self.base_frame()[1].tolist())).reshape(3, 3)
+        )
 
     def to_base(self, points: np.ndarray) -> np.ndarray:
         """World points (..., 3) in TIAGo's base frame."""
-        pos, quat = self.base_frame()
-        rot = np.array(pb.getMatrixFromQuaternion(quat.tolist())).reshape(3, 3)
-        return (np.asarray(points, dtype=float) - pos) @ rot
+        return (np.asarray(points, dtype=float) - self.base_frame()[0]) @ self.base_rotation()
+
+    def tiago_state(self) -> Observation:
+        """TIAGo's observation (joints, base, end effectors); read once per step, see :meth:`step_read`."""
+        return self.step_read("tiago", self.tiago.observe)
+
+    def tiago_joints(self) -> tuple[np.ndarray, np.ndarray]:
+        """TIAGo's joint (positions, velocities), float32; read once per step, see :meth:`step_read`."""
+        return self.step_read("tiago_joints", self.tiago.joint_states)
 
     def arm_state(self) -> np.ndarray:
         """Torso and arm joint positions (8) and velocities (8)."""
-        obs = self.tiago.observe()
-        return np.concatenate([obs.joint_positions[self._arm_idx], obs.joint_velocities[self._arm_idx]])
+        q, dq = self.tiago_joints()
+        return np.concatenate([q[self._arm_idx], dq[self._arm_idx]])
 
     def hand_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """World (position, quaternion) of TIAGo's grasping frame."""
-        p = self.tiago.link_pose(HAND_LINK).astype(float)
-        return p[:3], p[3:]
+
+        def read() -> tuple[np.ndarray, np.ndarray]:
+            p = self.tiago.link_pose(HAND_LINK).astype(float)
+            return p[:3], p[3:]
+
+        return self.step_read("hand_pose", read)
 
     def render_camera(self) -> tuple[np.ndarray, np.ndarray]:
         target = self.mouth()
@@ -427,7 +448,7 @@ class HeldToolEnv(CareEnv):
 
     def tool_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """World (position, quaternion) of the tool's base frame."""
-        return self.world.base_pose(self.tool)
+        return self.step_read("tool_pose", lambda: self.world.base_pose(self.tool))
 
     def tool_point(self, local: tuple[float, float, float]) -> np.ndarray:
         """World position of a point given in the tool's base frame."""
@@ -437,6 +458,5 @@ class HeldToolEnv(CareEnv):
     def tool_axes(self) -> np.ndarray:
         """(6,) the tool's x and z axes in TIAGo's base frame."""
         m = np.array(pb.getMatrixFromQuaternion(self.tool_pose()[1].tolist())).reshape(3, 3)
-        _, base_quat = self.base_frame()
-        rot = np.array(pb.getMatrixFromQuaternion(base_quat.tolist())).reshape(3, 3)
+        rot = self.base_rotation()
         return np.concatenate([rot.T @ m[:, 0], rot.T @ m[:, 2]])

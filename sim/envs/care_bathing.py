@@ -120,13 +120,17 @@ class CareBedBathingEnv(HeldToolEnv):
     def surface_points(self) -> np.ndarray:
         """(14, 3) world positions of the arm's surface points."""
         c, body = self.world.client, self.patient.body_id
-        frames = {link: c.getLinkState(body, link, computeForwardKinematics=True) for link in self._arm_links}
-        return np.array(
-            [
-                pb.multiplyTransforms(frames[link][4], frames[link][5], p.tolist(), (0, 0, 0, 1))[0]
-                for link, p in self.points_local
-            ]
-        )
+
+        def read() -> np.ndarray:
+            frames = {link: c.getLinkState(body, link, computeForwardKinematics=True) for link in self._arm_links}
+            return np.array(
+                [
+                    pb.multiplyTransforms(frames[link][4], frames[link][5], p.tolist(), (0, 0, 0, 1))[0]
+                    for link, p in self.points_local
+                ]
+            )
+
+        return self.step_read("surface_points", read)
 
     def _state_space(self) -> spaces.Space:
         return self.unbounded(16 + 3 + 6 + 3 * 2 * POINTS_PER_LINK + 2 * POINTS_PER_LINK + 1)

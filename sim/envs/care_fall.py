@@ -129,10 +129,11 @@ class CareFallResponseEnv(CareEnv):
         pelvis, direction, limbs = self._fall
         patient_body.fall(self.world, self.patient, direction, self._pin, limbs, pelvis, PATIENT_PIN_FORCE)
         self.fallen = True
+        self.forget_step_reads()  # the patient moved
 
     def chest(self) -> np.ndarray:
         """World position of the patient's chest (``middle_thorax``)."""
-        return self.patient.link_pose("middle_thorax")[:3].astype(float)
+        return self.step_read("chest", lambda: self.patient.link_pose("middle_thorax")[:3].astype(float))
 
     def _approach(self) -> tuple[float, float]:
         """(horizontal distance base -> chest in m, heading error in rad)."""
@@ -144,7 +145,7 @@ class CareFallResponseEnv(CareEnv):
     def _observe_state(self) -> np.ndarray:
         pos, quat = self.base_frame()
         yaw = yaw_of(quat)
-        obs = self.tiago.observe()
+        obs = self.tiago_state()
         forward = float(obs.base_twist[0] * math.cos(yaw) + obs.base_twist[1] * math.sin(yaw))
         dt = self.world.control_dt
         since = (self.steps - self.fall_step) * dt if self.fallen else 0.0

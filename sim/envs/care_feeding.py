@@ -47,6 +47,7 @@ class Particles:
             self.ids.append(body)
         self.consumed = np.zeros(count, dtype=bool)
         self.spilled = np.zeros(count, dtype=bool)
+        self._counts = (0, 0)  # (consumed, spilled), kept with the masks
 
     def _parking(self, i: int) -> list[float]:
         return [float(PARKING[0] + 0.03 * (i % 10)), float(PARKING[1] + 0.03 * (i // 10)), self.radius]
@@ -62,6 +63,7 @@ class Particles:
             c.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0])
         self.consumed[:] = False
         self.spilled[:] = False
+        self._counts = (0, 0)  # (consumed, spilled), kept with the masks
 
     def positions(self) -> np.ndarray:
         """(n, 3) world positions."""
@@ -69,24 +71,31 @@ class Particles:
         return np.array([c.getBasePositionAndOrientation(b)[0] for b in self.ids])
 
     def update(self, mouth: np.ndarray, mouth_radius: float, center: np.ndarray, keep_radius: float) -> tuple[int, int]:
-        """Latch newly consumed and spilled particles; return how many of each this call found."""
-        live = ~(self.consumed | self.spilled)
-        pos = self.positions()
-        eaten = live & (np.linalg.norm(pos - mouth, axis=1) <= mouth_radius)
-        lost = live & ~eaten & (np.linalg.norm(pos - center, axis=1) > keep_radius)
+        """Latch newly consumed and spilled particles; return how many of each this call found.
+
+        Only particles not latched yet are read (latched ones no longer count), so the per-step cost
+        falls as the episode goes on.
+        """
+        live = np.flatnonzero(~(self.consumed | self.spilled))
+        if not len(live):
+            return 0, 0
         c = self.env.world.client
-        for i in np.flatnonzero(eaten):
-            c.resetBasePositionAndOrientation(self.ids[i], self._parking(int(i)), [0, 0, 0, 1])
+        pos = np.array([c.getBasePositionAndOrientation(self.ids[i])[0] for i in live])
+        near_mouth = np.linalg.norm(pos - mouth, axis=1) <= mouth_radius
+        eaten, lost = live[near_mouth], live[~near_mouth & (np.linalg.norm(pos - center, axis=1) > keep_radius)]
+        for i in eaten.tolist():
+            c.resetBasePositionAndOrientation(self.ids[i], self._parking(i), [0, 0, 0, 1])
             c.resetBaseVelocity(self.ids[i], [0, 0, 0], [0, 0, 0])
-        self.consumed |= eaten
-        self.spilled |= lost
-        return int(eaten.sum()), int(lost.sum())
+        self.consumed[eaten] = True
+        self.spilled[lost] = True
+        self._counts = (self._counts[0] + len(eaten), self._counts[1] + len(lost))
+        return len(eaten), len(lost)
 
     def shares(self) -> np.ndarray:
         """(3,) shares of particles still held, consumed and spilled."""
         n = len(self)
-        held = n - int(self.consumed.sum()) - int(self.spilled.sum())
-        return np.array([held / n, self.consumed.mean(), self.spilled.mean()])
+        consumed, spilled = self._counts
+        return np.array([(n - consumed - spilled) / n, consumed / n, spilled / n])
 
 
 class FeedingTaskEnv(HeldToolEnv):

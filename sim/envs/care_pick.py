@@ -9,7 +9,6 @@ import numpy as np
 import pybullet as pb
 from gymnasium import spaces
 
-from tianji.control.robot import Command
 from tianji.sim.envs.care import ARM_JOINTS, CareEnv
 
 TABLE_TOP = 0.75  # m, the dining table's top
@@ -88,9 +87,11 @@ class CarePickCupEnv(CareEnv):
         return [("tiago", j) for j in ARM_JOINTS] + [("tiago", GRIPPER_JOINT)]
 
     def _map_action(self, action: np.ndarray) -> None:
-        targets = dict(zip(ARM_JOINTS, self.arm_targets(action[:8]).tolist(), strict=True))
         self._opening = float((action[8] + 1.0) / 2.0)
-        self.tiago.command(Command("position", {**targets, **self.gripper_targets(self._opening)}))
+        hand, hand_targets = self.gripper_targets(self._opening)
+        self.tiago.command_positions(
+            np.concatenate([self._arm_idx, hand]), np.concatenate([self.arm_targets(action[:8]), hand_targets])
+        )
 
     def _state_space(self) -> spaces.Space:
         return self.unbounded(31)
@@ -110,7 +111,7 @@ class CarePickCupEnv(CareEnv):
         quat = pb.getQuaternionFromEuler((0, 0, yaw + rng.uniform(-dyaw, dyaw)))
         self.teleport(self.cup, [*cup_xy, TABLE_TOP], quat)
         self._opening = 1.0
-        self.tiago.command(Command("position", self.gripper_targets(1.0)))
+        self.tiago.command_positions(*self.gripper_targets(1.0))
         self.look_at(np.array([*cup_xy, TABLE_TOP]))
 
     def grasp_point(self) -> np.ndarray:
@@ -118,9 +119,13 @@ class CarePickCupEnv(CareEnv):
         pos, quat = self.hand_pose()
         return np.array(pb.multiplyTransforms(pos, quat, GRASP_POINT, (0, 0, 0, 1))[0])
 
+    def cup_frame(self) -> tuple[np.ndarray, np.ndarray]:
+        """World (position, quaternion) of the cup's base frame."""
+        return self.step_read("cup_frame", lambda: self.world.base_pose(self.cup))
+
     def cup_center(self) -> np.ndarray:
         """World position of the cup's centre (6 cm above its base, on its axis)."""
-        pos, quat = self.world.base_pose(self.cup)
+        pos, quat = self.cup_frame()
         return np.array(pb.multiplyTransforms(pos, quat, CUP_CENTER, (0, 0, 0, 1))[0])
 
     @property
@@ -147,14 +152,13 @@ class CarePickCupEnv(CareEnv):
 
     def _observe_state(self) -> np.ndarray:
         grasp, cup = self.grasp_point(), self.cup_center()
-        _, quat = self.world.base_pose(self.cup)
+        _, quat = self.cup_frame()
         up = np.array(pb.getMatrixFromQuaternion(quat.tolist())).reshape(3, 3)[:, 2]
-        _, base_quat = self.base_frame()
-        rot = np.array(pb.getMatrixFromQuaternion(base_quat.tolist())).reshape(3, 3)
+        rot = self.base_rotation()
         obs = np.concatenate(
             [
                 self.arm_state(),
-                [self.tiago.observe().gripper or 0.0],
+                [self.tiago.gripper_opening(self.tiago_joints()[0]) or 0.0],
                 self.to_base(grasp),
                 self.to_base(cup),
                 rot.T @ up,
@@ -166,7 +170,7 @@ class CarePickCupEnv(CareEnv):
 
     def _evaluate(self) -> tuple[float, bool, dict[str, Any]]:
         self._update_grasp()
-        pos, quat = self.world.base_pose(self.cup)
+        pos, quat = self.cup_frame()
         up = np.array(pb.getMatrixFromQuaternion(quat.tolist())).reshape(3, 3)[:, 2]
         lift = float(pos[2] - TABLE_TOP)
         tilt = math.acos(float(np.clip(up[2], -1.0, 1.0)))

@@ -147,7 +147,6 @@ class G1Env(TianjiEnv):
         self.targets = self.home.copy()  # joint position targets (rad), spec order
         self.action = np.zeros(n)  # last applied action
         self.prev_action = np.zeros(n)
-        self._state: BaseState | None = None
         self._physics_step = 0
         self._next_push = math.inf  # physics step of the next push
         self._push_left = 0
@@ -194,7 +193,6 @@ class G1Env(TianjiEnv):
         self.targets = q.copy()  # robot.reset holds q
         self.action = np.zeros_like(self.action)
         self.prev_action = np.zeros_like(self.action)
-        self._state = None
         self._physics_step = 0
         self._push_left = 0
         self._push_vector = np.zeros(3)
@@ -252,9 +250,8 @@ class G1Env(TianjiEnv):
         return [s.position[2:], s.gravity, rt @ s.lin_vel, rt @ s.ang_vel, s.q - self.home, s.dq, self.action]
 
     def _state_now(self) -> BaseState:
-        """The state cached by the last :meth:`_evaluate` (one observation per step reads it once)."""
-        state, self._state = self._state, None
-        return state if state is not None else self.read_state()
+        """The robot's state, read once per step (shared by :meth:`_evaluate` and the observation)."""
+        return self.step_read("state", self.read_state)
 
     def is_fallen(self, s: BaseState) -> bool:
         """Pelvis below ``fall_height`` or tilted more than ``fall_tilt``."""
@@ -350,7 +347,7 @@ class G1BalanceEnv(G1Env):
         return terms
 
     def _evaluate(self) -> tuple[float, bool, dict[str, Any]]:
-        s = self._state = self.read_state()
+        s = self._state_now()
         self.fallen = self.is_fallen(s)
         terms = self.reward_terms(s, self.fallen)
         info = {
@@ -462,7 +459,7 @@ class G1WalkEnv(G1Env):
         )
 
     def _evaluate(self) -> tuple[float, bool, dict[str, Any]]:
-        s = self._state = self.read_state()
+        s = self._state_now()
         self.fallen = self.is_fallen(s)
         errors = self.tracking_errors(s)
         terms = self._terms(s, self.fallen, errors)

@@ -76,7 +76,6 @@ class GoalReachEnv(TianjiEnv):
             self.action_labels = [f"{p}.{axis}" for p in self.points for axis in "xyz"]
         self.goal = np.zeros(3 * len(self.points), dtype=np.float32)
         self.goal_configuration = np.zeros(len(self.joints))
-        self._step_reads: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (q, dq, achieved goal)
 
     # ------------------------------------------------------------- building
     def _build(self) -> None:
@@ -118,7 +117,6 @@ class GoalReachEnv(TianjiEnv):
 
     # -------------------------------------------------------------- episode
     def _reset_task(self) -> None:
-        self._step_reads = None
         spec = self.robot.spec
         start = self.robot.start_positions
         lo, hi = spec.position_lower[self._joint_idx], spec.position_upper[self._joint_idx]
@@ -149,8 +147,7 @@ class GoalReachEnv(TianjiEnv):
         return q, dq, self._points()
 
     def _observe_state(self) -> dict[str, np.ndarray]:
-        reads, self._step_reads = self._step_reads, None  # one read per step: _evaluate's, right before
-        q, dq, achieved = reads if reads is not None else self._read()
+        q, dq, achieved = self.step_read("state", self._read)  # _evaluate's read, shared
         idx = self._joint_idx
         # the targets are part of the state: actions move them, and a target that ran ahead of a joint the
         # motor cannot move (saturated against gravity) is invisible in the positions alone
@@ -163,7 +160,7 @@ class GoalReachEnv(TianjiEnv):
         return goal_reward(achieved_goal, desired_goal, self.tolerance, self.reward_type)
 
     def _evaluate(self) -> tuple[float, bool, dict[str, Any]]:
-        self._step_reads = reads = self._read()  # _observe_state, right after, reuses it
+        reads = self.step_read("state", self._read)  # _observe_state, right after, shares it
         # point_distances and goal_reward of one goal on Python floats: the same operations in the same order
         # (numpy sums fewer than 8 elements left to right), so the reward equals compute_reward(obs...) exactly,
         # without a dozen numpy calls on 4-element arrays every step
