@@ -149,10 +149,31 @@ def _lean_calls_match(a: World, b: World) -> None:
         expected = np.concatenate([obs.ee_poses[e][:3] for e in ees])
         assert np.array_equal(fast.end_effector_positions(ees), expected)
     assert fast.clamped == slow.clamped and sum(fast.clamped.values()) > 0
+    assert fast.gripper_opening() == slow.observe().gripper
     with pytest.raises(InvalidCommandError, match="arm_1_joint"):
         fast.command_positions(idx, np.array([0.1, float("nan"), 0.0, 0.0]))
     with pytest.raises(AssetError, match="no end effector"):
         fast.end_effector_positions(("nose",))
+
+
+def test_reset_joints_moves_only_the_named_joints_and_holds_them(world: World) -> None:
+    tiago = world.add_robot("tiago")
+    world.step(20)
+    before = tiago.observe().joint_positions.copy()
+    pan, tilt = tiago.spec.index("head_1_joint"), tiago.spec.index("head_2_joint")
+    tiago.reset_joints({"head_1_joint": 0.6, "head_2_joint": -5.0})  # tilt far past its limit: clamped
+    q = tiago.observe().joint_positions
+    assert q[pan] == pytest.approx(0.6, abs=1e-6) and q[tilt] == pytest.approx(tiago.spec.position_lower[tilt])
+    others = np.ones(tiago.dof, dtype=bool)
+    others[[pan, tilt]] = False
+    assert np.array_equal(q[others], before[others])
+    world.step(50)  # held there: the targets moved with the joints
+    assert tiago.observe().joint_positions[pan] == pytest.approx(0.6, abs=0.01)
+    with pytest.raises(UnknownJointError, match="head_1_joint"):
+        tiago.reset_joints({"head_1": 0.0})
+    with pytest.raises(InvalidCommandError, match="finite"):
+        tiago.reset_joints({"head_1_joint": float("nan")})
+    assert tiago.observe().joint_positions[pan] == pytest.approx(0.6, abs=0.01)  # nothing was applied
 
 
 def test_bad_commands_give_clear_errors(world: World) -> None:
