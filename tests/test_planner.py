@@ -19,6 +19,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tianji.cli import app
+from tianji.control.world_state import Posture
 from tianji.policies.planner import (
     Outcome,
     Plan,
@@ -96,6 +97,22 @@ def test_golden_plans(planner, ctx: PlanContext, text: str, expected: list[str])
     assert plan.outcome is Outcome.PLAN, plan.message
     assert steps(plan) == expected
     validate(plan, ctx)  # a returned plan is valid
+
+
+def test_drink_plan_follows_the_patients_posture(planner) -> None:
+    """Lying in bed: the cup goes to her mouth (a risky step, confirmed). Sitting up: she is handed the cup
+    (bring_to_mouth tips a cup only for someone lying, its precondition says so), and a note says why."""
+    lying = PlanContext.from_scene("care_room")
+    assert str(lying.world_state.people["patient"].posture) == "lying_in_bed"
+    plan = planner.plan("Help her drink some water.", lying)
+    assert plan.outcome is Outcome.CONFIRM and steps(plan)[-1] == "bring_to_mouth(object=cup, person=patient)"
+    sitting = PlanContext.from_scene("care_room")
+    sitting.world_state.people["patient"].posture = Posture.SITTING  # as perception reports her sitting up
+    plan = planner.plan("Help her drink some water.", sitting)
+    assert plan.outcome is Outcome.PLAN, plan.message
+    assert steps(plan) == FETCH_WATER
+    assert any("sitting" in n and "hand" in n for n in plan.notes), plan.notes
+    validate(plan, sitting)
 
 
 def test_every_benchmark_instruction_gets_its_expected_outcome(planner, ctx: PlanContext) -> None:

@@ -144,6 +144,40 @@ def test_the_cup_is_held_to_the_mouth_only_of_a_person_lying_in_bed(world: World
     assert not any("lying in bed" in u for u in unmet(Posture.SITTING, "spoon"))  # the spoon is fed sitting up
 
 
+def test_the_swing_to_the_mouth_may_not_dip_over_a_lying_person(world: World) -> None:
+    """BringToMouth checks the joint-space swing to its pre-mouth posture: rolling the upper arm (arm_3) from -1.5
+    to +1.5 rad with the elbow bent drops the hand 33 cm midway, over a person lying across its path (a dip like
+    that once pressed a patient's upper arm with 74 N); a swing that only rises passes."""
+    from tianji.control.kinematics import Kinematics
+    from tianji.control.world_state import PersonState, Posture
+    from tianji.sim import get_robot
+
+    tiago = world.add_robot("tiago")
+    kin = Kinematics.for_spec(get_robot("tiago").urdf_path(), tiago.spec)
+    skill = make_skill("bring_to_mouth", {"object": "cup", "person": "patient"}, SkillContext(tiago.spec, kin))
+    base = np.array([0.0, 0.0, 0.0])
+    q = tiago.observe().joint_positions.astype(float)
+
+    def posture(arm_3: float) -> np.ndarray:
+        out = q.copy()
+        for joint, value in (("arm_1_joint", 1.5), ("arm_2_joint", 0.0), ("arm_4_joint", 1.57), ("arm_3_joint", arm_3)):
+            out[tiago.spec.index(joint)] = value
+        return out
+
+    # lying along y in front of the robot (x ~ 0.35 m), head towards +y, mouth 0.8 m high
+    patient = PersonState(
+        "patient",
+        np.array([0.35, -0.3, 0.7]),
+        Posture.LYING_IN_BED,
+        np.array([0.35, 0.85, 0.75]),
+        np.array([0.35, 0.9, 0.8]),
+    )
+    dip = skill._swing_margin(posture(-1.5), posture(1.5), base, np.eye(4), patient)
+    rise = skill._swing_margin(posture(-2.0), posture(-2.5), base, np.eye(4), patient)
+    assert dip < -0.15, dip  # the cup would pass ~20 cm lower than the floor
+    assert rise >= 0.0, rise
+
+
 def test_a_closed_hand_beside_a_table_does_not_hold_what_stands_on_it(world: World) -> None:
     from tianji.control.skills.geometry import held_object
     from tianji.control.world_state import ObjectState, Place

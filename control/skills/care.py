@@ -9,6 +9,7 @@ perception (or the simulator) puts them.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -31,7 +32,7 @@ from tianji.control.skills.geometry import (
 from tianji.control.skills.manipulation import ArmSkill
 from tianji.control.skills.registry import register
 from tianji.control.transforms import matrix_to_pose, pose_to_matrix, rotation_exp
-from tianji.control.world_state import Posture, WorldState
+from tianji.control.world_state import PersonState, Posture, WorldState
 
 MOUTH_DISTANCE = 0.05  # m: success when the object's lip point comes this close to the mouth
 MOUTH_STANDOFF = 0.035  # m: target distance of the lip point from the mouth, along the face's normal
@@ -50,6 +51,16 @@ LIMIT_MARGIN = 0.03  # rad (m for the torso) the planned postures keep from ever
 SHIFT_FRACTIONS = (1.0, 0.75, 0.5, 0.25, 0.0)  # of the mouth's drift since planning that the cup follows, tried in turn
 MAX_JUMP = 0.5  # rad: the postures before and at the mouth must be this close (one IK branch, a near-straight move)
 SHOULDER_HEIGHT = 1.0  # m, roughly where TIAGo's arm leaves the torso: the forearm should point there
+# the swing to the cup's pre-mouth posture: over a lying person's body (within BODY_HALF_WIDTH of the line from the
+# head through the body centre, on to the feet) and away from the face, the held cup's axis stays SWING_CLEARANCE
+# above the mouth's height: her arms lie at the bed's edge ~8 cm below the mouth (a swing that dipped to them once
+# pressed an upper arm with 74 N)
+SWING_CLEARANCE = 0.06  # m, for the cup's axis points (at 0 a swing in seed 3 pressed her with 13 N)
+BODY_HALF_WIDTH = 0.45  # m: shoulders and the arms lying beside the body
+FACE_ZONE = 0.20  # m: within this of the mouth (horizontally) the pre-mouth pose's own clearance check applies
+SWING_SAMPLES = 16
+SWING_DIP = 0.02  # m the swing may go below the held object's lowest point at its ends (clear of her there)
+SWING_RAISES = (0.15, 0.25)  # m: a swing that dips goes first to the pre-mouth pose raised by these, then down
 # (forward, lateral) offsets of the mouth from the base: a lying person's mouth is ~0.4 m into the bed
 MOUTH_OFFSETS = tuple((f, lat) for f in (0.8, 0.85, 0.9, 0.95, 1.0) for lat in (0.0, -0.15, 0.15, -0.3, 0.3))
 SEGMENTS = {  # body part -> (start, end) body-part names: the stroke of a wipe
@@ -85,6 +96,7 @@ class CupPlan:
     q_pre: np.ndarray
     q_at: np.ndarray
     mouth: np.ndarray
+    via: tuple[np.ndarray, ...] = ()  # postures the swing to q_pre passes first (above the person)
 
 
 def _body_clearance(points: np.ndarray, head: np.ndarray, chest: np.ndarray) -> float:
@@ -192,7 +204,74 @@ class BringToMouth(ArmSkill):
         pre = target - 0.12 * d + np.array([0.0, 0.0, 0.06])
         return pre, target
 
-    def _cup_plan(self, obs: Observation, ws: WorldState, base: np.ndarray) -> CupPlan | None:
+    def _swing_margin(
+        self, q0: np.ndarray, q_pre: np.ndarray, base: np.ndarray, obj_in_grip: np.ndarray, person: PersonState
+    ) -> float:
+        """Smallest height margin (m) of the held object over the lying person along the joint-space swing.
+
+        The swing is the straight line from ``q0`` to ``q_pre`` in joint space (the joint trajectory's path);
+        samples whose object points are over the body (see :data:`SWING_CLEARANCE`) and away from the face
+        count. The two ends count as clear (where the object is now, and the pre-mouth pose, which its own
+        planning keeps off the face): the floor is the lower of the mouth's height plus the clearance and
+        :data:`SWING_DIP` under the object's lowest point at either end. Negative: the swing would dip lower
+        than that over her body.
+        """
+        arm = self._arm()
+        mouth, head = np.asarray(person.mouth, dtype=float), np.asarray(person.head, dtype=float)
+        along = np.asarray(person.position, dtype=float)[:2] - head[:2]
+        along /= max(float(np.linalg.norm(along)), 1e-6)
+        body = 1.9 * along  # head to feet
+        model = object_model(self.params.object)
+        local = np.array([[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, model.height / 2, 1.0], [*(model.lip or (0, 0, 0)), 1.0]])
+
+        def points(q: np.ndarray) -> np.ndarray:
+            g = arm.kin.fk(q, "hand_grasping_frame", pose7(base))
+            return (g @ obj_in_grip @ local.T).T[:, :3]
+
+        ends = min(float(points(q0)[:, 2].min()), float(points(q_pre)[:, 2].min()))
+        floor = min(float(mouth[2]) + SWING_CLEARANCE, ends - SWING_DIP)
+        margin = math.inf
+        for s in np.linspace(0.0, 1.0, SWING_SAMPLES + 1)[1:]:
+            for p in points(q0 + s * (q_pre - q0)):
+                if np.linalg.norm(p[:2] - mouth[:2]) < FACE_ZONE:
+                    continue
+                t = float(np.clip((p[:2] - head[:2]) @ body / (body @ body), 0.0, 1.0))
+                if np.linalg.norm(p[:2] - (head[:2] + t * body)) <= BODY_HALF_WIDTH:
+                    margin = min(margin, float(p[2]) - floor)
+        return margin
+
+    def _swing(
+        self,
+        q0: np.ndarray,
+        pre: np.ndarray,
+        q_pre: np.ndarray,
+        base: np.ndarray,
+        obj_in_grip: np.ndarray,
+        ws: WorldState,
+    ) -> tuple[np.ndarray, ...] | None:
+        """Postures to pass on the way from ``q0`` to ``q_pre`` (the pre-mouth pose ``pre``) so that the held
+        object stays above the person: none when the straight swing does, else the pre pose raised by one of
+        :data:`SWING_RAISES`; None when neither keeps clear."""
+        person = ws.person(self.params.person)
+        if self._swing_margin(q0, q_pre, base, obj_in_grip, person) >= 0:
+            return ()
+        arm = self._arm()
+        for raise_by in SWING_RAISES:
+            high = np.r_[pre[:3] + np.array([0.0, 0.0, raise_by]), pre[3:]]
+            q_high = arm.ik(high, q_pre, base, local=True)
+            if q_high is None or arm.limit_margin(q_high) < LIMIT_MARGIN:
+                continue
+            if (
+                min(
+                    self._swing_margin(q0, q_high, base, obj_in_grip, person),
+                    self._swing_margin(q_high, q_pre, base, obj_in_grip, person),
+                )
+                >= 0
+            ):
+                return (q_high,)
+        return None
+
+    def _cup_plan(self, obs: Observation, ws: WorldState, base: np.ndarray, swing: bool = False) -> CupPlan | None:
         """Poses and arm configurations that tip the held cup rim first to the mouth from ``base``; None if none works.
 
         An upright cup cannot reach a lying person's mouth: its body, below the rim, would be
@@ -246,16 +325,27 @@ class BringToMouth(ArmSkill):
                     to_shoulder = (shoulder - g[:3, 3]) / max(np.linalg.norm(shoulder - g[:3, 3]), 1e-6)
                     candidates.append((float(-g[:3, 0] @ to_shoulder), g, axis))  # the forearm leaves along -x
         candidates.sort(key=lambda item: -item[0])
+        self._rejected: Counter[str] = Counter()  # why candidates failed: said when none works
         for _, g, axis in candidates[:CUP_TRIES]:
             pre = g.copy()
             pre[:3, 3] -= CUP_BACKOFF * axis
             q_pre = arm.ik(matrix_to_pose(pre), q0, base)
-            if q_pre is None or arm.limit_margin(q_pre) < LIMIT_MARGIN:
+            q_at = None if q_pre is None else arm.ik(matrix_to_pose(g), q_pre, base, local=True)
+            if q_pre is None or q_at is None or arm.joint_jump(q_pre, q_at) > MAX_JUMP:
+                self._rejected["out of reach"] += 1
                 continue
-            q_at = arm.ik(matrix_to_pose(g), q_pre, base, local=True)
-            if q_at is None or arm.limit_margin(q_at) < LIMIT_MARGIN or arm.joint_jump(q_pre, q_at) > MAX_JUMP:
+            if min(arm.limit_margin(q_pre), arm.limit_margin(q_at)) < LIMIT_MARGIN:
+                self._rejected["at a joint limit"] += 1
                 continue
-            return CupPlan(matrix_to_pose(pre), matrix_to_pose(g), q_pre, q_at, mouth)
+            via: tuple[np.ndarray, ...] | None = ()
+            if swing:  # the swing from the current posture (planned from where the arm is, once unfolded)
+                via = self._swing(q0, matrix_to_pose(pre), q_pre, base, obj_in_grip, ws)
+                if via is None:
+                    self._rejected["the swing would pass low over her"] += 1
+                    continue
+            return CupPlan(matrix_to_pose(pre), matrix_to_pose(g), q_pre, q_at, mouth, via)
+        if not candidates:
+            self._rejected["the hand too close to her head"] += 1
         return None
 
     def _replan(self, obs: Observation, ws: WorldState) -> CupPlan | None:
@@ -269,13 +359,20 @@ class BringToMouth(ArmSkill):
             return None
         arm, base = self._arm(), base_xy_yaw(obs)
         mouth = np.asarray(ws.person(self.params.person).mouth, dtype=float)
+        q0 = obs.joint_positions.astype(float)
+        obj_in_grip = np.linalg.inv(pose_to_matrix(obs.ee_poses["gripper"].astype(float))) @ object_pose(
+            ws, self.params.object
+        )
         for fraction in SHIFT_FRACTIONS:
             shift = fraction * (mouth - self._planned_mouth)
             pre, at = (np.r_[p[:3] + shift, p[3:]] for p in reach.poses)
-            q_pre = arm.ik(pre, obs.joint_positions.astype(float), base)
+            q_pre = arm.ik(pre, q0, base)
             q_at = None if q_pre is None else arm.ik(at, q_pre, base, local=True)
-            if q_pre is not None and q_at is not None and arm.joint_jump(q_pre, q_at) <= MAX_JUMP:
-                return CupPlan(pre, at, q_pre, q_at, self._planned_mouth + shift)
+            if q_pre is None or q_at is None or arm.joint_jump(q_pre, q_at) > MAX_JUMP:
+                continue
+            via = self._swing(q0, pre, q_pre, base, obj_in_grip, ws)
+            if via is not None:
+                return CupPlan(pre, at, q_pre, q_at, self._planned_mouth + shift, via)
         return None
 
     def _lip_distance(self, ws: WorldState) -> float:
@@ -314,17 +411,23 @@ class BringToMouth(ArmSkill):
 
         def cup_plan() -> CupPlan:
             if self._plan is None:
-                raise PhaseError("no arm pose tips the cup to the mouth from here; approach_person first")
+                why = ", ".join(f"{n} {reason}" for reason, n in getattr(self, "_rejected", Counter()).items())
+                raise PhaseError(
+                    f"no arm pose tips the cup to the mouth from here ({why or 'none found'}); approach_person first"
+                )
             return self._plan
 
         def to_pre(o: Observation, w: WorldState) -> Controller:
             if not tipped:
                 return arm.line(self._poses(o, w)[0], speed=0.1, tolerance=0.02, settle=3.0)
-            self._plan = self._cup_plan(o, w, base_xy_yaw(o)) or self._replan(o, w)
-            return arm.move_joints(cup_plan().q_pre, timeout=25.0)
+            self._plan = self._cup_plan(o, w, base_xy_yaw(o), swing=True) or self._replan(o, w)
+            plan = cup_plan()
+            moves = [arm.move_joints(q, timeout=25.0) for q in (*plan.via, plan.q_pre)]
+            return moves[0] if len(moves) == 1 else SequenceController(moves)
 
         def approach(o: Observation, w: WorldState) -> Controller:
             if not tipped:
+                self._q_pre = o.joint_positions.astype(float).copy()  # withdraw returns here, the way it came
                 move: Controller = arm.line(self._poses(o, w)[1], speed=APPROACH_SPEED, tolerance=0.015, settle=3.0)
             else:  # a short joint-space move in the planned posture, to where the mouth is now
                 plan = cup_plan()
@@ -355,11 +458,9 @@ class BringToMouth(ArmSkill):
         def withdraw(o: Observation, w: WorldState) -> Controller:
             if tipped:
                 return arm.move_joints(cup_plan().q_pre, duration=CUP_BACKOFF / 0.05, timeout=15.0)
-            pose = o.ee_poses["gripper"].astype(float).copy()
-            d = pose[:2] - mouth[:2]
-            pose[:2] += 0.12 * d / max(np.linalg.norm(d), 1e-6)
-            pose[2] += 0.06
-            return arm.line(pose, speed=0.06, tolerance=0.03)
+            # back along the approach, in joint space: a Cartesian line away from the face could run into the
+            # person's arm or a joint limit and stall (seen: 39 mm short after 2 s)
+            return arm.move_joints(self._q_pre, duration=2.0, timeout=15.0)
 
         return [
             self._reposition(mouth, planner, offsets=MOUTH_OFFSETS, clearance=0.29, slack=0.12),

@@ -175,7 +175,12 @@ def static_world_state(config: dict[str, Any], robot: str = "tiago") -> WorldSta
     for label, entry in (config.get("robots") or {}).items():
         pos = _xyz(entry.get("position"))
         if entry.get("robot") == "human":
-            posture = {"lying": Posture.LYING_IN_BED, "sitting": Posture.SITTING, "standing": Posture.STANDING}
+            posture = {
+                "lying": Posture.LYING_IN_BED,
+                "sitting": Posture.SITTING,
+                "sitting_in_bed": Posture.SITTING,
+                "standing": Posture.STANDING,
+            }
             people[label] = PersonState(
                 label, np.asarray(pos, dtype=float), posture.get(str(entry.get("preset")), Posture.UNKNOWN)
             )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from tianji.control.world_state import Posture
 from tianji.policies.planner.chain import alternatives, chain, satisfied
 from tianji.policies.planner.context import PlanContext
 from tianji.policies.planner.parse import (
@@ -371,6 +372,11 @@ class _Parser(Grammar):
     def _drink(self, s: Slots) -> list[PlanStep]:
         person = self._person(s)
         self.last_object = "cup"
+        state = self.ctx.world_state.people.get(person)
+        if state is not None and state.posture in (Posture.SITTING, Posture.STANDING):
+            # bring_to_mouth tips the cup only for someone lying in bed; sitting up, she drinks from it herself
+            self.notes.append(f"{person} is {state.posture.value}: handing her the cup to drink from")
+            return [PlanStep("hand_over", {"object": "cup", "person": person})]
         return [PlanStep("bring_to_mouth", {"object": "cup", "person": person})]
 
     def _help(self, s: Slots) -> list[PlanStep]:
