@@ -144,17 +144,19 @@ def test_the_cup_is_held_to_the_mouth_only_of_a_person_lying_in_bed(world: World
     assert not any("lying in bed" in u for u in unmet(Posture.SITTING, "spoon"))  # the spoon is fed sitting up
 
 
-def test_the_swing_to_the_mouth_may_not_dip_over_a_lying_person(world: World) -> None:
-    """BringToMouth checks the joint-space swing to its pre-mouth posture: rolling the upper arm (arm_3) from -1.5
-    to +1.5 rad with the elbow bent drops the hand 33 cm midway, over a person lying across its path (a dip like
-    that once pressed a patient's upper arm with 74 N); a swing that only rises passes."""
+def test_a_swing_that_dips_over_a_lying_person_is_measured(world: World) -> None:
+    """bring_to_mouth and hand_over check the joint-space swing to their goal posture: rolling the upper arm
+    (arm_3) from -1.5 to +1.5 rad with the elbow bent drops the hand 33 cm midway, over a person lying across
+    its path (a dip like that once pressed a patient's upper arm with 74 N); a swing that only rises passes."""
     from tianji.control.kinematics import Kinematics
+    from tianji.control.skills.arm import TiagoArm
+    from tianji.control.skills.swing import SwingCheck, object_points, swing_margin
     from tianji.control.world_state import PersonState, Posture
     from tianji.sim import get_robot
 
     tiago = world.add_robot("tiago")
     kin = Kinematics.for_spec(get_robot("tiago").urdf_path(), tiago.spec)
-    skill = make_skill("bring_to_mouth", {"object": "cup", "person": "patient"}, SkillContext(tiago.spec, kin))
+    arm = TiagoArm(tiago.spec, kin)
     base = np.array([0.0, 0.0, 0.0])
     q = tiago.observe().joint_positions.astype(float)
 
@@ -172,8 +174,9 @@ def test_the_swing_to_the_mouth_may_not_dip_over_a_lying_person(world: World) ->
         np.array([0.35, 0.85, 0.75]),
         np.array([0.35, 0.9, 0.8]),
     )
-    dip = skill._swing_margin(posture(-1.5), posture(1.5), base, np.eye(4), patient)
-    rise = skill._swing_margin(posture(-2.0), posture(-2.5), base, np.eye(4), patient)
+    check, cup = SwingCheck(patient), object_points(OBJECT_MODELS["cup"])
+    dip = swing_margin(arm, posture(-1.5), posture(1.5), base, np.eye(4), cup, check)
+    rise = swing_margin(arm, posture(-2.0), posture(-2.5), base, np.eye(4), cup, check)
     assert dip < -0.15, dip  # the cup would pass ~20 cm lower than the floor
     assert rise >= 0.0, rise
 

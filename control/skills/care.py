@@ -31,8 +31,9 @@ from tianji.control.skills.geometry import (
 )
 from tianji.control.skills.manipulation import ArmSkill
 from tianji.control.skills.registry import register
+from tianji.control.skills.swing import SwingCheck, object_points, swing_path
 from tianji.control.transforms import matrix_to_pose, pose_to_matrix, rotation_exp
-from tianji.control.world_state import PersonState, Posture, WorldState
+from tianji.control.world_state import Posture, WorldState
 
 MOUTH_DISTANCE = 0.05  # m: success when the object's lip point comes this close to the mouth
 MOUTH_STANDOFF = 0.035  # m: target distance of the lip point from the mouth, along the face's normal
@@ -51,16 +52,11 @@ LIMIT_MARGIN = 0.03  # rad (m for the torso) the planned postures keep from ever
 SHIFT_FRACTIONS = (1.0, 0.75, 0.5, 0.25, 0.0)  # of the mouth's drift since planning that the cup follows, tried in turn
 MAX_JUMP = 0.5  # rad: the postures before and at the mouth must be this close (one IK branch, a near-straight move)
 SHOULDER_HEIGHT = 1.0  # m, roughly where TIAGo's arm leaves the torso: the forearm should point there
-# the swing to the cup's pre-mouth posture: over a lying person's body (within BODY_HALF_WIDTH of the line from the
-# head through the body centre, on to the feet) and away from the face, the held cup's axis stays SWING_CLEARANCE
-# above the mouth's height: her arms lie at the bed's edge ~8 cm below the mouth (a swing that dipped to them once
-# pressed an upper arm with 74 N)
+# the swing to the cup's pre-mouth posture (tianji.control.skills.swing): over a lying person's body and away from
+# the face, the held cup's axis stays SWING_CLEARANCE above the mouth's height: her arms lie at the bed's edge ~8 cm
+# below the mouth (a swing that dipped to them once pressed an upper arm with 74 N)
 SWING_CLEARANCE = 0.06  # m, for the cup's axis points (at 0 a swing in seed 3 pressed her with 13 N)
-BODY_HALF_WIDTH = 0.45  # m: shoulders and the arms lying beside the body
 FACE_ZONE = 0.20  # m: within this of the mouth (horizontally) the pre-mouth pose's own clearance check applies
-SWING_SAMPLES = 16
-SWING_DIP = 0.02  # m the swing may go below the held object's lowest point at its ends (clear of her there)
-SWING_RAISES = (0.15, 0.25)  # m: a swing that dips goes first to the pre-mouth pose raised by these, then down
 # (forward, lateral) offsets of the mouth from the base: a lying person's mouth is ~0.4 m into the bed
 MOUTH_OFFSETS = tuple((f, lat) for f in (0.8, 0.85, 0.9, 0.95, 1.0) for lat in (0.0, -0.15, 0.15, -0.3, 0.3))
 SEGMENTS = {  # body part -> (start, end) body-part names: the stroke of a wipe
@@ -204,72 +200,27 @@ class BringToMouth(ArmSkill):
         pre = target - 0.12 * d + np.array([0.0, 0.0, 0.06])
         return pre, target
 
-    def _swing_margin(
-        self, q0: np.ndarray, q_pre: np.ndarray, base: np.ndarray, obj_in_grip: np.ndarray, person: PersonState
-    ) -> float:
-        """Smallest height margin (m) of the held object over the lying person along the joint-space swing.
-
-        The swing is the straight line from ``q0`` to ``q_pre`` in joint space (the joint trajectory's path);
-        samples whose object points are over the body (see :data:`SWING_CLEARANCE`) and away from the face
-        count. The two ends count as clear (where the object is now, and the pre-mouth pose, which its own
-        planning keeps off the face): the floor is the lower of the mouth's height plus the clearance and
-        :data:`SWING_DIP` under the object's lowest point at either end. Negative: the swing would dip lower
-        than that over her body.
-        """
-        arm = self._arm()
-        mouth, head = np.asarray(person.mouth, dtype=float), np.asarray(person.head, dtype=float)
-        along = np.asarray(person.position, dtype=float)[:2] - head[:2]
-        along /= max(float(np.linalg.norm(along)), 1e-6)
-        body = 1.9 * along  # head to feet
-        model = object_model(self.params.object)
-        local = np.array([[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, model.height / 2, 1.0], [*(model.lip or (0, 0, 0)), 1.0]])
-
-        def points(q: np.ndarray) -> np.ndarray:
-            g = arm.kin.fk(q, "hand_grasping_frame", pose7(base))
-            return (g @ obj_in_grip @ local.T).T[:, :3]
-
-        ends = min(float(points(q0)[:, 2].min()), float(points(q_pre)[:, 2].min()))
-        floor = min(float(mouth[2]) + SWING_CLEARANCE, ends - SWING_DIP)
-        margin = math.inf
-        for s in np.linspace(0.0, 1.0, SWING_SAMPLES + 1)[1:]:
-            for p in points(q0 + s * (q_pre - q0)):
-                if np.linalg.norm(p[:2] - mouth[:2]) < FACE_ZONE:
-                    continue
-                t = float(np.clip((p[:2] - head[:2]) @ body / (body @ body), 0.0, 1.0))
-                if np.linalg.norm(p[:2] - (head[:2] + t * body)) <= BODY_HALF_WIDTH:
-                    margin = min(margin, float(p[2]) - floor)
-        return margin
-
     def _swing(
         self,
         q0: np.ndarray,
         pre: np.ndarray,
         q_pre: np.ndarray,
+        q_at: np.ndarray,
         base: np.ndarray,
         obj_in_grip: np.ndarray,
         ws: WorldState,
-    ) -> tuple[np.ndarray, ...] | None:
-        """Postures to pass on the way from ``q0`` to ``q_pre`` (the pre-mouth pose ``pre``) so that the held
-        object stays above the person: none when the straight swing does, else the pre pose raised by one of
-        :data:`SWING_RAISES`; None when neither keeps clear."""
+    ) -> tuple[tuple[np.ndarray, ...], np.ndarray] | None:
+        """(postures to pass, the pre-mouth posture) for a swing from ``q0`` that keeps the held object above the
+        person's body (:func:`~tianji.control.skills.swing.swing_path`); None when no way does (or its pre-mouth
+        posture is too far from ``q_at`` for the short last move)."""
         person = ws.person(self.params.person)
-        if self._swing_margin(q0, q_pre, base, obj_in_grip, person) >= 0:
-            return ()
-        arm = self._arm()
-        for raise_by in SWING_RAISES:
-            high = np.r_[pre[:3] + np.array([0.0, 0.0, raise_by]), pre[3:]]
-            q_high = arm.ik(high, q_pre, base, local=True)
-            if q_high is None or arm.limit_margin(q_high) < LIMIT_MARGIN:
-                continue
-            if (
-                min(
-                    self._swing_margin(q0, q_high, base, obj_in_grip, person),
-                    self._swing_margin(q_high, q_pre, base, obj_in_grip, person),
-                )
-                >= 0
-            ):
-                return (q_high,)
-        return None
+        mouth = np.asarray(person.mouth, dtype=float)
+        check = SwingCheck(person, float(mouth[2]) + SWING_CLEARANCE, mouth, FACE_ZONE)
+        local = object_points(object_model(self.params.object))
+        path = swing_path(self._arm(), q0, pre, q_pre, base, obj_in_grip, local, check)
+        if path is None or self._arm().joint_jump(path[-1], q_at) > MAX_JUMP:
+            return None
+        return tuple(path[:-1]), path[-1]
 
     def _cup_plan(self, obs: Observation, ws: WorldState, base: np.ndarray, swing: bool = False) -> CupPlan | None:
         """Poses and arm configurations that tip the held cup rim first to the mouth from ``base``; None if none works.
@@ -337,12 +288,13 @@ class BringToMouth(ArmSkill):
             if min(arm.limit_margin(q_pre), arm.limit_margin(q_at)) < LIMIT_MARGIN:
                 self._rejected["at a joint limit"] += 1
                 continue
-            via: tuple[np.ndarray, ...] | None = ()
+            via: tuple[np.ndarray, ...] = ()
             if swing:  # the swing from the current posture (planned from where the arm is, once unfolded)
-                via = self._swing(q0, matrix_to_pose(pre), q_pre, base, obj_in_grip, ws)
-                if via is None:
+                found = self._swing(q0, matrix_to_pose(pre), q_pre, q_at, base, obj_in_grip, ws)
+                if found is None:
                     self._rejected["the swing would pass low over her"] += 1
                     continue
+                via, q_pre = found
             return CupPlan(matrix_to_pose(pre), matrix_to_pose(g), q_pre, q_at, mouth, via)
         if not candidates:
             self._rejected["the hand too close to her head"] += 1
@@ -370,9 +322,9 @@ class BringToMouth(ArmSkill):
             q_at = None if q_pre is None else arm.ik(at, q_pre, base, local=True)
             if q_pre is None or q_at is None or arm.joint_jump(q_pre, q_at) > MAX_JUMP:
                 continue
-            via = self._swing(q0, pre, q_pre, base, obj_in_grip, ws)
-            if via is not None:
-                return CupPlan(pre, at, q_pre, q_at, self._planned_mouth + shift, via)
+            found = self._swing(q0, pre, q_pre, q_at, base, obj_in_grip, ws)
+            if found is not None:
+                return CupPlan(pre, at, found[1], q_at, self._planned_mouth + shift, found[0])
         return None
 
     def _lip_distance(self, ws: WorldState) -> float:

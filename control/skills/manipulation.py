@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tianji.control.controllers import GripperController, HoldController
+from tianji.control.controllers import GripperController, HoldController, SequenceController
 from tianji.control.robot import Observation
 from tianji.control.skills.arm import TiagoArm, base_move, choose_base
 from tianji.control.skills.base import Phase, PhasedSkill, PhaseError
@@ -31,6 +31,7 @@ from tianji.control.skills.geometry import (
     top_grasp_pose,
 )
 from tianji.control.skills.registry import register
+from tianji.control.skills.swing import SwingCheck, object_points, swing_path
 from tianji.control.transforms import matrix_to_pose, pose_to_matrix, quat_to_matrix, rotation_exp
 from tianji.control.world_state import WorldState
 
@@ -458,10 +459,32 @@ class HandOver(ArmSkill):
         def withdraw(o: Observation, w: WorldState) -> object:
             return arm.line(self._withdraw_pose(o), speed=0.08, tolerance=0.03)
 
+        def approach(o: Observation, w: WorldState) -> object:
+            """Joint-space move to the pose before holding out, on a swing that keeps the object above the person
+            (:mod:`tianji.control.skills.swing`: a straight swing once pressed a sitting patient's forearm)."""
+            pre, q0, base = self._poses(o, w)[0], o.joint_positions.astype(float), base_xy_yaw(o)
+            # the posture nearest the arm's (a short swing) first, then the IK's own choice
+            solutions = [q for q in (arm.ik(pre, q0, base, local=True), arm.ik(pre, q0, base)) if q is not None]
+            if not solutions:
+                raise PhaseError("no arm configuration reaches the hand-over approach pose from here")
+            grip = pose_to_matrix(o.ee_poses["gripper"].astype(float))
+            obj_in_grip = np.linalg.inv(grip) @ object_pose(w, self.params.object)
+            local = object_points(object_model(self.params.object))
+            check = SwingCheck(w.person(self.params.person))
+            for q in solutions:
+                path = swing_path(arm, q0, pre, q, base, obj_in_grip, local, check)
+                if path is not None:
+                    moves = [arm.move_joints(p) for p in path]
+                    return moves[0] if len(moves) == 1 else SequenceController(moves)
+            raise PhaseError(
+                f"every way the arm found to the hand-over pose passes low over '{self.params.person}'"
+                " (their arms or lap); approach_person from another side"
+            )
+
         return [
             self._reposition(self._target, lambda o, w: list(self._poses(o, w))),
             Phase("unfold arm", lambda o, w: arm.unfold(o)),
-            self._ik_move(lambda o, w: self._poses(o, w)[0], "hand-over approach"),
+            Phase("arm to hand-over approach", approach),
             Phase("hold out", lambda o, w: arm.line(self._poses(o, w)[1], speed=0.04, tolerance=0.015)),
             Phase("wait for the person", lambda o, w: HoldController(self.params.hold_time)),
             Phase("let go", release),
