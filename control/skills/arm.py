@@ -162,9 +162,12 @@ class TiagoArm:
         grip = np.linalg.inv(self.kin.fk(q, GRASP_FRAME))
         return np.array([(grip @ self.kin.fk(q, link))[:3, 3] for link in HAND_LINKS])
 
-    def limit_margin(self, q: np.ndarray) -> float:
-        """Smallest distance (rad or m) of a torso or arm joint from its limits: near 0 the Cartesian moves stall."""
-        idx = self.cols
+    def limit_margin(self, q: np.ndarray, torso: bool = True) -> float:
+        """Smallest distance (rad or m) of a torso or arm joint from its limits: near 0 the Cartesian moves stall.
+
+        ``torso=False`` leaves the torso lift out (at the bottom or top of its travel it only sets the height).
+        """
+        idx = self.cols if torso else np.array([i for i in self.cols if self.spec.joint_names[i] != "torso_lift_joint"])
         lower, upper = self.spec.position_lower[idx], self.spec.position_upper[idx]
         return float(np.min(np.minimum(q[idx] - lower, upper - q[idx])))
 
@@ -429,6 +432,7 @@ def choose_base(
     offsets: Sequence[tuple[float, float]] = REACH_OFFSETS,
     max_move: float = 1.0,
     clearance: float = BASE_CLEARANCE,
+    limit_margin: float = 0.0,
 ) -> Reach:
     """Where to stand so that every gripper pose in ``poses`` is reachable; raises PhaseError when nowhere works.
 
@@ -436,7 +440,9 @@ def choose_base(
     ``offsets`` (forward, lateral) with heading ``yaw`` (default: facing ``target``), within
     ``max_move`` m of the robot and free in ``occupancy``; returns the nearest that works.
     ``poses`` may also be a planner ``f(base) -> poses or None``, for motions whose gripper
-    orientation depends on where the robot stands (None: no plan from that base).
+    orientation depends on where the robot stands (None: no plan from that base). With ``limit_margin``
+    (rad), postures that bring an arm joint closer than that to its limit do not count as reaching
+    (a pose reached only at a limit is at the edge of the workspace: moves there stall or swing wide).
     """
     q0 = obs.joint_positions.astype(float)
     current = base_xy_yaw(obs)
@@ -446,7 +452,9 @@ def choose_base(
         if plan is None:
             return None
         sols = arm.solve_chain(list(plan), q0, base)
-        return None if sols is None else (list(plan), sols)
+        if sols is None or min(arm.limit_margin(q, torso=False) for q in sols) < limit_margin:
+            return None
+        return list(plan), sols
 
     found = attempt(current)
     if found is not None:

@@ -46,6 +46,9 @@ HANDOVER_RAISE = 0.15  # m, above the person's hand (lying or sitting)
 HANDOVER_FRONT = 0.45  # m, in front of the chest toward the robot, when the hands are not known
 HEAD_TO_CHEST = 0.35  # m, below the head centre
 HANDOVER_TOLERANCE = 0.20  # m, how close to the hand-over point the object must be when released
+# rad: the base moves until the hand-over postures keep this off every arm joint's limit (from too close,
+# a top-grasped pill box was held out with the upper arm rolled to its limit, and the swing there dipped into a lap)
+HANDOVER_LIMIT_MARGIN = 0.05
 SIDE_TURNS = (0.0, 0.3, 0.6, 0.9, 1.2)  # rad, turns (to the left) of a side grasp's approach, tried in order
 WRIST_CLEARANCE = 0.15  # m, horizontal, from a side grasp's wrist to the centres of neighbouring objects
 
@@ -482,7 +485,7 @@ class HandOver(ArmSkill):
             )
 
         return [
-            self._reposition(self._target, lambda o, w: list(self._poses(o, w))),
+            self._reposition(self._target, lambda o, w: list(self._poses(o, w)), limit_margin=HANDOVER_LIMIT_MARGIN),
             Phase("unfold arm", lambda o, w: arm.unfold(o)),
             Phase("arm to hand-over approach", approach),
             Phase("hold out", lambda o, w: arm.line(self._poses(o, w)[1], speed=0.04, tolerance=0.015)),
