@@ -82,6 +82,7 @@ class G1Env(TianjiEnv):
     push_link: ClassVar[str] = "torso_link"
     weights: ClassVar[dict[str, float]] = {}
     robot_label: ClassVar[str] = "g1"
+    robots_reset_by_task: ClassVar[tuple[str, ...]] = ("g1",)  # _reset_task puts it at its (jittered) start
 
     def __init__(
         self,
