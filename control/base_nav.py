@@ -3,8 +3,9 @@
 The map is a boolean grid over the floor (True = occupied) built from boxes: furniture
 footprints from the simulator's bounding boxes, from a floor plan, or from perception.
 :class:`BaseController` drives a differential base (TIAGo) to (x, y, yaw): turn towards the
-goal, drive, turn to the final heading, with speed and acceleration limits; before each
-command it measures the free distance in front of the robot in the map and caps the speed
+goal (or, close behind, reverse to it), drive, turn to the final heading, with speed and
+acceleration limits; before each command it measures the free distance in front of the robot
+(behind it when reversing) in the map and caps the speed
 so the base can always brake to a stop ``stop_margin`` short of the first obstacle.
 """
 
@@ -107,7 +108,10 @@ class BaseController(Controller):
     ``max_linear_acc`` and ``max_angular_acc``. With an ``occupancy`` map the forward speed is
     capped at sqrt(2 a d), d being the free distance ahead less ``stop_margin``, so the base
     stops before obstacles; when it has stood blocked for ``blocked_timeout`` s the
-    controller fails and says where. ``robot_radius`` is the base's footprint radius.
+    controller fails and says where. ``robot_radius`` is the base's footprint radius. A goal
+    behind the base and at most ``reverse_within`` m away is reached in reverse (the map checked
+    behind) instead of turning round first: a turn on the spot swings whatever the arm holds
+    out through a half circle.
     """
 
     def __init__(
@@ -126,6 +130,7 @@ class BaseController(Controller):
         heading_gain: float = 2.0,
         turn_in_place: float = 0.5,
         blocked_timeout: float = 2.0,
+        reverse_within: float = 0.0,
         timeout: float | None = None,
     ) -> None:
         super().__init__(timeout)
@@ -142,6 +147,7 @@ class BaseController(Controller):
         self.heading_gain = heading_gain
         self.turn_in_place = turn_in_place
         self.blocked_timeout = blocked_timeout
+        self.reverse_within = reverse_within
         self.twist = np.zeros(2)  # last (vx, wz) sent
         self.free_ahead = math.inf
         self.distance = math.inf
@@ -167,8 +173,12 @@ class BaseController(Controller):
         if self.distance > self.position_tolerance * (2.0 if self._arrived else 1.0):
             self._arrived = False
             bearing = wrap_angle(math.atan2(dy, dx) - yaw)
+            direction = 1.0
+            if abs(bearing) > math.pi / 2 and self.distance <= self.reverse_within:  # a short way back: reverse
+                bearing, direction = wrap_angle(bearing - math.pi), -1.0
             speed_cap = math.sqrt(2.0 * self.max_linear_acc * self.distance)
             vx = 0.0 if abs(bearing) > self.turn_in_place else min(self.max_linear, speed_cap) * math.cos(bearing)
+            vx *= direction
             wz = self.heading_gain * bearing
         else:
             self._arrived = True
@@ -188,13 +198,17 @@ class BaseController(Controller):
         return Command(ControlMode.POSITION, base_twist=(float(self.twist[0]), 0.0, float(self.twist[1])))
 
     def _obstacle_cap(self, x: float, y: float, yaw: float, vx: float, obs: Observation) -> float:
-        """Forward speed capped so the base can stop before the first obstacle ahead; tracks being blocked."""
-        if self.occupancy is None or vx <= 0.0:
+        """Speed capped so the base can stop before the first obstacle in its way (ahead, or behind when
+        reversing); tracks being blocked."""
+        if self.occupancy is None or vx == 0.0:
             self._blocked_since = None
             self.blocked = False
             return vx
+        backwards = vx < 0.0
+        vx = abs(vx)
+        heading = wrap_angle(yaw + math.pi) if backwards else yaw
         lookahead = self.max_linear**2 / (2.0 * self.max_linear_acc) + self.stop_margin + 0.5
-        self.free_ahead = self.occupancy.free_distance(x, y, yaw, self.robot_radius, self.robot_radius, lookahead)
+        self.free_ahead = self.occupancy.free_distance(x, y, heading, self.robot_radius, self.robot_radius, lookahead)
         room = max(0.0, self.free_ahead - self.stop_margin)
         cap = math.sqrt(2.0 * self.max_linear_acc * room)
         dt = self.period(0.02)
@@ -205,12 +219,12 @@ class BaseController(Controller):
             self._blocked_since = now if self._blocked_since is None else self._blocked_since
             if now - self._blocked_since >= self.blocked_timeout:
                 self.fail(
-                    f"blocked: an obstacle is {self.free_ahead:.2f} m ahead of the base at ({x:.2f}, {y:.2f}),"
-                    f" {self.distance:.2f} m short of the goal; plan another route"
+                    f"blocked: an obstacle is {self.free_ahead:.2f} m {'behind' if backwards else 'ahead of'} the"
+                    f" base at ({x:.2f}, {y:.2f}), {self.distance:.2f} m short of the goal; plan another route"
                 )
             return 0.0
         self._blocked_since = None
-        return min(vx, cap)
+        return -min(vx, cap) if backwards else min(vx, cap)
 
     def hold_command(self, obs: Observation) -> Command:
         return Command(ControlMode.POSITION, base_twist=(0.0, 0.0, 0.0))

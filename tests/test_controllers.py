@@ -26,6 +26,7 @@ from tianji.control.controllers import (
 from tianji.control.kinematics import Kinematics
 from tianji.control.loop import ControlLoop
 from tianji.control.trajectory import PEAK_VELOCITY, MinJerkTrajectory, min_jerk_duration
+from tianji.control.transforms import wrap_angle
 from tianji.sim import World, scene
 from tianji.sim.registry import get_robot
 from tianji.sim.scene import Scene
@@ -287,3 +288,25 @@ def test_base_goes_to_the_table_within_its_limits_then_stops_before_driving_thro
     table_edge = world.client.getAABB(table.body_id)[0][1]
     assert 0.02 < table_edge - front < 0.3  # stopped short of the table's edge
     assert np.linalg.norm(tiago.observe().base_twist[:2]) < 0.01
+
+
+def test_base_reverses_to_a_goal_close_behind_without_turning_round(care_room: Scene) -> None:
+    """A goal 0.4 m behind (reverse_within 0.6) is reached backwards, the heading never far from the start's:
+    turning round on the spot would swing an outstretched arm through a half circle. Without reverse it turns."""
+    tiago, world = care_room.robots["tiago"], care_room.world
+    occupancy = room_map(care_room)
+
+    def drive(goal: np.ndarray, **kwargs: float) -> float:
+        """Drive to ``goal``; the largest heading change on the way (rad)."""
+        ctl = BaseController(goal, occupancy=occupancy, **kwargs)
+        start, turned = ctl.pose(tiago.observe())[2], [0.0]
+        run(world, tiago, ctl, 15.0, lambda i, o, c: turned.append(abs(wrap_angle(ctl.pose(o)[2] - start))))
+        assert ctl.succeeded, ctl.message
+        assert np.linalg.norm(ctl.pose(tiago.observe())[:2] - goal[:2]) < 0.05
+        return max(turned)
+
+    here = BaseController(np.zeros(3)).pose(tiago.observe())
+    behind = np.r_[here[:2] - 0.4 * np.array([np.cos(here[2]), np.sin(here[2])]), here[2]]
+    assert drive(behind, reverse_within=0.6) < 0.2
+    drive(here, reverse_within=0.6)  # forwards, back where it was
+    assert drive(behind) > 2.5  # the default turns round first

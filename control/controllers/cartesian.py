@@ -147,9 +147,13 @@ class CartesianController(Controller):
         if self.position_error <= self.position_tolerance and self.orientation_error <= self.orientation_tolerance:
             self.succeed(f"reached within {self.position_error * 1000:.1f} mm, {self.orientation_error:.3f} rad")
         elif t >= self.trajectory.duration + self.settle_time:
+            q = obs.joint_positions[self.cols].astype(float)
+            lower, upper = self.spec.position_lower[self.cols], self.spec.position_upper[self.cols]
+            at_limit = [j for j, m in zip(self.joints, np.minimum(q - lower, upper - q), strict=True) if m < 0.02]
+            why = f"at the limit of {', '.join(at_limit)}" if at_limit else "out of reach or blocked"
             self.fail(
                 f"'{self.frame}' is {self.position_error * 1000:.0f} mm and {self.orientation_error:.2f} rad from the"
-                f" target {self.settle_time:.1f} s after the trajectory ended: out of reach, at a limit, or blocked"
+                f" target {self.settle_time:.1f} s after the trajectory ended: {why}"
             )
 
     def progress(self) -> str:

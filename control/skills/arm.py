@@ -23,6 +23,7 @@ from tianji.control.skills.geometry import base_xy_yaw, inflate, is_free
 from tianji.control.transforms import pose_error, pose_to_matrix, wrap_angle
 
 GRASP_FRAME = "hand_grasping_frame"
+REVERSE_WITHIN = 0.6  # m: a repositioning goal this close behind the base is reached in reverse
 ROBOT_RADIUS = 0.27  # m, TIAGo's base footprint (0.54 m across)
 BASE_CLEARANCE = 0.33  # m, free radius required around a chosen base position
 # (forward, lateral) offsets (m) of a target in the base frame, most comfortable first
@@ -503,6 +504,7 @@ def base_move(
         yaw_tolerance=0.03,
         stop_margin=0.03,
         timeout=timeout,
+        reverse_within=REVERSE_WITHIN,  # backs away instead of turning round with the arm out
     )
     return drive if slack <= 0.0 else _NearGoal(drive, occupancy, slack)
 
