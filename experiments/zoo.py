@@ -42,8 +42,7 @@ def finished_run(run_dir: Path) -> RunResult:
     progress = read_progress(run_dir)
     elapsed = progress["time/time_elapsed"]
     elapsed = elapsed[np.isfinite(elapsed)]
-    # a resumed run restarts SB3's clock with each segment: add up the segments (a drop starts a new one)
-    seconds = float(elapsed[:-1][np.diff(elapsed) < 0].sum() + elapsed[-1])
+    seconds = float(elapsed.max())  # read_progress continues the clock across the segments of a resumed run
     return RunResult(run_dir, int(np.nanmax(progress["time/total_timesteps"])), seconds, None)
 
 

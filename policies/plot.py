@@ -28,16 +28,24 @@ SERIES = {  # panel -> candidate progress.csv columns, first present wins
 def read_progress(run_dir: Path) -> dict[str, np.ndarray]:
     """Columns of a run's training log as float arrays (missing values as NaN).
 
-    A resumed run keeps its earlier segments as ``progress-NN.csv``; they come first.
+    A resumed run keeps its earlier segments as ``progress-NN.csv``; they come first. SB3 restarts
+    ``time/time_elapsed`` with each segment: it is continued here from where the segment before ended.
     """
     files = [*sorted(run_dir.glob("progress-*.csv")), run_dir / "progress.csv"]
     files = [f for f in files if f.is_file()]
     if not files:
         raise ConfigError(f"{run_dir} has no progress.csv; is it a training run folder?")
     rows = []
+    offset = 0.0
     for file in files:
         with file.open() as handle:
-            rows += list(csv.DictReader(handle))
+            segment = list(csv.DictReader(handle))
+        elapsed = [float(r["time/time_elapsed"]) for r in segment if r.get("time/time_elapsed") not in ("", None)]
+        for r in segment:
+            if r.get("time/time_elapsed") not in ("", None):
+                r["time/time_elapsed"] = str(float(r["time/time_elapsed"]) + offset)
+        offset += max(elapsed, default=0.0)
+        rows += segment
     if not rows:
         raise ConfigError(f"{run_dir}: the training log is empty, the run logged nothing yet")
     columns: dict[str, list[float]] = defaultdict(list)

@@ -61,6 +61,7 @@ def test_sac_her_trains_resumes_evaluates_records_and_plots(tmp_path: Path) -> N
     )
     assert resumed.exit_code == 0, resumed.output
     assert load_policy(run / "model.zip").model.num_timesteps == 450
+    assert (run / "progress-00.csv").is_file()  # the first segment's log, kept
 
     out = tmp_path / "eval.json"
     result = runner.invoke(app, ["eval", str(run), "--episodes", "2", "--json", str(out)])
@@ -80,6 +81,20 @@ def test_sac_her_trains_resumes_evaluates_records_and_plots(tmp_path: Path) -> N
     result = runner.invoke(app, ["plot", str(run), "--out", str(png)])
     assert result.exit_code == 0, result.output
     assert imageio.imread(png).shape[2] in (3, 4)
+
+
+def test_a_resumed_runs_log_continues_the_first_segments_clock(tmp_path: Path) -> None:
+    """SB3 restarts time/time_elapsed in each segment of a resumed run; the curves and the zoo's wall time
+    continue it (the G1 zoo run's three segments were each drawn from 0 before)."""
+    from tianji.policies.plot import read_progress
+
+    header = "time/total_timesteps,time/time_elapsed,rollout/ep_rew_mean\n"
+    (tmp_path / "progress-00.csv").write_text(header + "100,10,1\n200,20,2\n")
+    (tmp_path / "progress.csv").write_text(header + "300,5,3\n400,15,\n")
+    progress = read_progress(tmp_path)
+    assert progress["time/total_timesteps"].tolist() == [100, 200, 300, 400]
+    assert progress["time/time_elapsed"].tolist() == [10, 20, 25, 35]
+    assert np.isnan(progress["rollout/ep_rew_mean"][3])
 
 
 def test_ppo_with_vecnormalize_trains_through_the_cli(tmp_path: Path) -> None:
