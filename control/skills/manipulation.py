@@ -46,8 +46,6 @@ HANDOVER_RAISE = 0.15  # m, above the person's hand (lying or sitting)
 HANDOVER_FRONT = 0.45  # m, in front of the chest toward the robot, when the hands are not known
 HEAD_TO_CHEST = 0.35  # m, below the head centre
 HANDOVER_TOLERANCE = 0.20  # m, how close to the hand-over point the object must be when released
-CARRY_PULLS = (0.15, 0.10, 0.05)  # m the carry pose pulls the object in towards the robot, most first
-CARRY_LIMIT_MARGIN = 0.1  # rad the carry posture keeps off every arm joint's limit (else it pulls in less)
 # rad: the base moves until the hand-over postures keep this off every arm joint's limit (from too close,
 # a top-grasped pill box was held out with the upper arm rolled to its limit, and the swing there dipped into a lap)
 HANDOVER_LIMIT_MARGIN = 0.05
@@ -207,20 +205,13 @@ class Pick(ArmSkill):
         arm = self._arm()
 
         def carry(o: Observation, w: WorldState) -> object:
-            """Pull the object in towards the robot and up (held as it is) as far as the arm comfortably goes."""
             grip = o.ee_poses["gripper"].astype(float)
             local = in_base_frame(grip[:3], o)
+            target = np.array([max(0.45, local[0] - 0.15), local[1], max(local[2], 0.92)])
             x, y, yaw = base_xy_yaw(o)
             c, s = math.cos(yaw), math.sin(yaw)
-            q_now = o.joint_positions.astype(float)
-            for back in CARRY_PULLS:  # a palm-down hand pulled in all the way folds the elbow to its limit
-                target = np.array([max(0.45, local[0] - back), local[1], max(local[2], 0.92)])
-                world = np.array([x + c * target[0] - s * target[1], y + s * target[0] + c * target[1], target[2]])
-                pose = np.r_[world, grip[3:]]
-                q = arm.ik(pose, q_now, np.array([x, y, yaw]), local=True)
-                if q is not None and arm.limit_margin(q, torso=False) >= CARRY_LIMIT_MARGIN:
-                    return arm.line(pose, speed=0.1, tolerance=0.02)
-            return None  # held where it was lifted to
+            world = np.array([x + c * target[0] - s * target[1], y + s * target[0] + c * target[1], target[2]])
+            return arm.line(np.r_[world, grip[3:]], speed=0.1, tolerance=0.02)
 
         return [
             Phase("open gripper", lambda o, w: GripperController(self.spec, close=False, duration=0.8)),
