@@ -137,6 +137,7 @@ def test_cartesian_fails_and_says_so_for_an_unreachable_target(world: World) -> 
     run(world, robot, ctl, 6.0)
     assert ctl.status is Status.FAILED
     assert "from the target" in ctl.message and "out of reach" in ctl.message
+    assert "(at its limit: " in ctl.message  # which joints stopped it: the arm stretched out sideways
     q = robot.observe().joint_positions
     assert np.all(q >= robot.spec.position_lower - 0.01) and np.all(q <= robot.spec.position_upper + 0.01)
 

@@ -150,7 +150,9 @@ class CartesianController(Controller):
             q = obs.joint_positions[self.cols].astype(float)
             lower, upper = self.spec.position_lower[self.cols], self.spec.position_upper[self.cols]
             at_limit = [j for j, m in zip(self.joints, np.minimum(q - lower, upper - q), strict=True) if m < 0.02]
-            why = f"at the limit of {', '.join(at_limit)}" if at_limit else "out of reach or blocked"
+            why = "out of reach, at a limit, or blocked"
+            if at_limit:
+                why += f" (at its limit: {', '.join(at_limit)})"
             self.fail(
                 f"'{self.frame}' is {self.position_error * 1000:.0f} mm and {self.orientation_error:.2f} rad from the"
                 f" target {self.settle_time:.1f} s after the trajectory ended: {why}"
