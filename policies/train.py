@@ -177,13 +177,19 @@ def train(
         (run_dir / "meta.json").write_text(json.dumps(run_metadata(config), indent=2))
     env = make_env(config, config.n_envs, config.seed)
     eval_env = make_env(config, 1, config.eval.seed)
+    start_from = _resume_point(run_dir) if resume is not None else None
     if config.normalize:
         norm = config.normalize if isinstance(config.normalize, dict) else {}
-        env = VecNormalize(env, **norm)
+        stats = _normalizer_of(start_from) if start_from is not None else None
+        if stats is not None:  # a resumed run goes on with the statistics its policy was trained with
+            env = VecNormalize.load(str(stats), env)
+            env.training = True
+        else:
+            env = VecNormalize(env, **norm)
         eval_env = VecNormalize(
             eval_env, training=False, norm_reward=False, **{k: v for k, v in norm.items() if k != "norm_reward"}
         )
-    model = _resume(config, run_dir, env) if resume is not None else build_model(config, env, run_dir)
+    model = _resume(config, start_from, env) if start_from is not None else build_model(config, env, run_dir)
     if resume is not None and (run_dir / "progress.csv").is_file():  # SB3 would overwrite the earlier log
         earlier = len(list(run_dir.glob("progress-*.csv")))
         (run_dir / "progress.csv").rename(run_dir / f"progress-{earlier:02d}.csv")
@@ -229,12 +235,27 @@ def train(
     )
 
 
-def _resume(config: TrainConfig, run_dir: Path, env: VecEnv) -> BaseAlgorithm:
-    """Load the newest checkpoint (or the final model) of ``run_dir`` to continue training."""
+def _resume_point(run_dir: Path) -> Path:
+    """The model a resumed run continues from: its newest checkpoint (saved with its replay buffer and
+    normalizer statistics), or the final model.zip when there is none."""
     checkpoints = sorted((run_dir / "checkpoints").glob("model_*_steps.zip"), key=lambda p: int(p.stem.split("_")[1]))
     path = checkpoints[-1] if checkpoints else run_dir / "model.zip"
     if not path.is_file():
         raise ConfigError(f"--resume {run_dir}: no checkpoint or model.zip to resume from")
+    return path
+
+
+def _normalizer_of(model_path: Path) -> Path | None:
+    """The VecNormalize statistics saved with a model: vecnormalize.pkl beside model.zip, or a checkpoint's own."""
+    if model_path.name == "model.zip":
+        stats = model_path.with_name(VECNORMALIZE_FILE)
+    else:
+        stats = model_path.with_name(model_path.name.replace("model_", "model_vecnormalize_").replace(".zip", ".pkl"))
+    return stats if stats.is_file() else None
+
+
+def _resume(config: TrainConfig, path: Path, env: VecEnv) -> BaseAlgorithm:
+    """Load the model at ``path`` (see :func:`_resume_point`) to continue training."""
     cls = algorithm_class(config.algo)
     model = cls.load(path, env=env, device=config.device)
     if hasattr(model, "replay_buffer"):

@@ -37,6 +37,16 @@ def _config(tmp_path: Path, **changes: object) -> Path:
     return file
 
 
+def _dummy_venv() -> object:
+    """A vectorized AllegroReach-v0, for loading saved VecNormalize statistics."""
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    import tianji.sim  # noqa: F401  (registers the environments)
+
+    return DummyVecEnv([lambda: gym.make("tianji/AllegroReach-v0", reward_type="sparse")])
+
+
 def _train(tmp_path: Path, *args: str) -> Path:
     result = runner.invoke(app, ["train", "AllegroReach-v0", "--runs", str(tmp_path / "runs"), "--no-progress", *args])
     assert result.exit_code == 0, result.output
@@ -115,6 +125,22 @@ def test_ppo_with_vecnormalize_trains_through_the_cli(tmp_path: Path) -> None:
     assert best.normalizer.obs_rms["observation"].count < final.normalizer.obs_rms["observation"].count
     result = evaluate(run, episodes=1)
     assert result.algo == "ppo" and result.mean_length == 100
+
+    # resumed, training goes on with the normalizer statistics the policy was trained with (they were
+    # started afresh before, and a resumed G1 run's success fell from 0.55 to 0.05 until they re-converged)
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    (checkpoint,) = (run / "checkpoints").glob("model_*_steps.zip")  # where a resume starts (150 steps)
+    stats = checkpoint.with_name(checkpoint.name.replace("model_", "model_vecnormalize_").replace(".zip", ".pkl"))
+    before = VecNormalize.load(str(stats), _dummy_venv()).obs_rms["observation"]
+    args = ["train", "AllegroReach-v0", "--resume", str(run), "--timesteps", "384", "--no-progress"]
+    resumed = runner.invoke(app, args)
+    assert resumed.exit_code == 0, resumed.output
+    final = load_policy(run / "model.zip")
+    after = final.normalizer.obs_rms["observation"]
+    steps = final.model.num_timesteps - int(checkpoint.stem.split("_")[1])
+    assert before.count > 100 and steps > 100
+    assert after.count == pytest.approx(before.count + steps, abs=2)  # continued, not started again at 0
 
 
 @pytest.mark.parametrize(
