@@ -39,11 +39,13 @@ RESULTS = REPO / "experiments" / "results" / "zoo.md"
 
 def finished_run(run_dir: Path) -> RunResult:
     """A finished run folder as train() would have returned it (steps and time from its training log)."""
-    progress = read_progress(run_dir)
-    elapsed = progress["time/time_elapsed"]
-    elapsed = elapsed[np.isfinite(elapsed)]
-    seconds = float(elapsed.max())  # read_progress continues the clock across the segments of a resumed run
-    return RunResult(run_dir, int(np.nanmax(progress["time/total_timesteps"])), seconds, None)
+    progress = read_progress(run_dir)  # (its clock runs on across the segments of a resumed run)
+    return RunResult(
+        run_dir,
+        int(np.nanmax(progress["time/total_timesteps"])),
+        float(np.nanmax(progress["time/time_elapsed"])),
+        None,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

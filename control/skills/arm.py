@@ -104,6 +104,8 @@ class TiagoArm:
         self.spec, self.kin = spec, kinematics
         self.joints = kinematics.chain(GRASP_FRAME)
         self.cols = [spec.index(j) for j in self.joints]  # positions of the torso and arm joints in spec order
+        # the arm joints alone, for limit_margin(torso=False)
+        self._arm_cols = [i for i in self.cols if spec.joint_names[i] != "torso_lift_joint"]
 
     def ik(
         self,
@@ -168,7 +170,7 @@ class TiagoArm:
 
         ``torso=False`` leaves the torso lift out (at the bottom or top of its travel it only sets the height).
         """
-        idx = self.cols if torso else np.array([i for i in self.cols if self.spec.joint_names[i] != "torso_lift_joint"])
+        idx = self.cols if torso else self._arm_cols
         lower, upper = self.spec.position_lower[idx], self.spec.position_upper[idx]
         return float(np.min(np.minimum(q[idx] - lower, upper - q[idx])))
 

@@ -6,7 +6,8 @@ pass far lower than at either end. Over a person that is where their arms and la
 dipped pressed a lying patient's upper arm with 74 N (drink_assist, seed 2), another a sitting
 patient's forearm with 11 N (medication_reminder, seed 0). These helpers sample the swing with
 forward kinematics, measure how far the held object's points come under a floor over the person's
-body, and find a higher way round (via the goal pose raised) when the straight swing dips.
+body, and find a higher way round (via the goal pose raised, or a waypoint halfway across above
+both ends) when the straight swing dips.
 """
 
 from __future__ import annotations
@@ -83,13 +84,13 @@ def swing_margin(
         g = arm.kin.fk(q, GRASP_FRAME, pose7(base))
         return (g @ obj_in_grip @ local.T).T[:, :3]
 
-    ends = min(float(points(q0)[:, 2].min()), float(points(q1)[:, 2].min()))
-    floor = min(check.cap, ends - SWING_DIP)
+    between = np.linspace(0.0, 1.0, SWING_SAMPLES + 1)[1:-1]
+    samples = [points(q0), *(points(q0 + s * (q1 - q0)) for s in between), points(q1)]  # each posture's FK once
+    floor = min(check.cap, min(float(samples[0][:, 2].min()), float(samples[-1][:, 2].min())) - SWING_DIP)
     margin = math.inf
-    for s in np.linspace(0.0, 1.0, SWING_SAMPLES + 1)[1:]:
-        for p in points(q0 + s * (q1 - q0)):
-            if check.over_body(p):
-                margin = min(margin, float(p[2]) - floor)
+    for p in np.concatenate(samples[1:]):
+        if check.over_body(p):
+            margin = min(margin, float(p[2]) - floor)
     return margin
 
 
@@ -121,7 +122,7 @@ def swing_path(
         q_high = arm.ik(np.r_[goal[:3] + np.array([0.0, 0.0, h]), goal[3:]], q1, base, local=True)
         if q_high is not None and clear(q_high, q1):
             return [q_high, q1]
-    q_mid = high_waypoint(arm, q0, goal, base, obj_in_grip, local, check)
+    q_mid = _high_waypoint(arm, q0, goal, base, obj_in_grip, local, check)
     if q_mid is None:
         return None
     for q_end in (arm.ik(goal, q_mid, base, local=True), q1):
@@ -130,7 +131,7 @@ def swing_path(
     return None
 
 
-def high_waypoint(
+def _high_waypoint(
     arm: TiagoArm,
     q0: np.ndarray,
     goal: np.ndarray,

@@ -47,7 +47,6 @@ class Particles:
             self.ids.append(body)
         self.consumed = np.zeros(count, dtype=bool)
         self.spilled = np.zeros(count, dtype=bool)
-        self._counts = (0, 0)  # (consumed, spilled), kept with the masks
 
     def _parking(self, i: int) -> list[float]:
         return [float(PARKING[0] + 0.03 * (i % 10)), float(PARKING[1] + 0.03 * (i // 10)), self.radius]
@@ -63,12 +62,12 @@ class Particles:
             c.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0])
         self.consumed[:] = False
         self.spilled[:] = False
-        self._counts = (0, 0)  # (consumed, spilled), kept with the masks
 
-    def positions(self) -> np.ndarray:
-        """(n, 3) world positions."""
+    def positions(self, indices: np.ndarray | None = None) -> np.ndarray:
+        """(k, 3) world positions of the particles at ``indices`` (default: all)."""
         c = self.env.world.client
-        return np.array([c.getBasePositionAndOrientation(b)[0] for b in self.ids])
+        ids = self.ids if indices is None else [self.ids[i] for i in indices]
+        return np.array([c.getBasePositionAndOrientation(b)[0] for b in ids])
 
     def update(self, mouth: np.ndarray, mouth_radius: float, center: np.ndarray, keep_radius: float) -> tuple[int, int]:
         """Latch newly consumed and spilled particles; return how many of each this call found.
@@ -79,22 +78,21 @@ class Particles:
         live = np.flatnonzero(~(self.consumed | self.spilled))
         if not len(live):
             return 0, 0
-        c = self.env.world.client
-        pos = np.array([c.getBasePositionAndOrientation(self.ids[i])[0] for i in live])
+        pos = self.positions(live)
         near_mouth = np.linalg.norm(pos - mouth, axis=1) <= mouth_radius
         eaten, lost = live[near_mouth], live[~near_mouth & (np.linalg.norm(pos - center, axis=1) > keep_radius)]
+        c = self.env.world.client
         for i in eaten.tolist():
             c.resetBasePositionAndOrientation(self.ids[i], self._parking(i), [0, 0, 0, 1])
             c.resetBaseVelocity(self.ids[i], [0, 0, 0], [0, 0, 0])
         self.consumed[eaten] = True
         self.spilled[lost] = True
-        self._counts = (self._counts[0] + len(eaten), self._counts[1] + len(lost))
         return len(eaten), len(lost)
 
     def shares(self) -> np.ndarray:
         """(3,) shares of particles still held, consumed and spilled."""
         n = len(self)
-        consumed, spilled = self._counts
+        consumed, spilled = int(self.consumed.sum()), int(self.spilled.sum())
         return np.array([(n - consumed - spilled) / n, consumed / n, spilled / n])
 
 
