@@ -114,3 +114,21 @@ def test_tiago_care_scenarios_succeed(name: str, tmp_path: Path) -> None:
     outcome, report = _run_and_report(name, tmp_path)
     assert outcome.succeeded, outcome.reason
     assert "SUCCEEDED" in report and outcome.max_force <= 10.0
+
+
+def test_evaluate_scenarios_runs_seeds_in_parallel_and_writes_the_table(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tianji.cli import app
+
+    out = tmp_path / "scenarios.md"
+    args = ["evaluate-scenarios", "--scenario", "fall_response", "--seeds", "2", "--first-seed", "3"]
+    result = CliRunner().invoke(app, [*args, "--workers", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "fall_response seed 3: ok" in result.output and "fall_response seed 4: ok" in result.output
+    table = out.read_text()
+    assert "--seeds 2 --first-seed 3" in table
+    row = next(line for line in table.splitlines() if line.startswith("| fall_response |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:3] == ["100%", "2"] and cells[6] == "-"
+    assert "with 2 worker(s)" in table
