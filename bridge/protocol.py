@@ -302,9 +302,7 @@ def command_from_wire(msg: Mapping[str, Any], spec: RobotSpec) -> Command:
             raise InvalidCommandError(f"command names {len(joints)} joints but carries {n} targets")
         if len(set(joints)) != len(joints):
             raise InvalidCommandError("command names a joint twice")
-        for j in joints:
-            spec.index(j)  # UnknownJointError with suggestions
-        tgt: Any = dict(zip(joints, targets.astype(np.float64).tolist(), strict=True))
+        tgt: Any = dict(zip(joints, targets.tolist(), strict=True))  # resolve() raises UnknownJointError
     else:
         tgt = None if targets is None else targets.astype(np.float64)
     cmd = Command(mode=mode, targets=tgt, base_twist=twist, gripper=None if gripper is None else float(gripper))

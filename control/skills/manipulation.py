@@ -18,7 +18,7 @@ import numpy as np
 
 from tianji.control.controllers import GripperController, HoldController, SequenceController
 from tianji.control.robot import Observation
-from tianji.control.skills.arm import TiagoArm, base_move, choose_base
+from tianji.control.skills.arm import PERSON_GAP, PERSON_HALF_WIDTH, TiagoArm, base_move, choose_base
 from tianji.control.skills.base import Phase, PhasedSkill, PhaseError
 from tianji.control.skills.geometry import (
     base_xy_yaw,
@@ -49,6 +49,8 @@ HANDOVER_TOLERANCE = 0.20  # m, how close to the hand-over point the object must
 # rad: the base moves until the hand-over postures keep this off every arm joint's limit (from too close,
 # a top-grasped pill box was held out with the upper arm rolled to its limit, and the swing there dipped into a lap)
 HANDOVER_LIMIT_MARGIN = 0.05
+FOLD_REACH = 0.72  # m ahead of the base centre, the hand on the way to the folded pose (ELBOW_UP), fingers included
+STEP_BACK_MAX = 0.55  # m the base reverses at most after a hand-over, to fold the arm clear of the person
 SIDE_TURNS = (0.0, 0.3, 0.6, 0.9, 1.2)  # rad, turns (to the left) of a side grasp's approach, tried in order
 WRIST_CLEARANCE = 0.15  # m, horizontal, from a side grasp's wrist to the centres of neighbouring objects
 
@@ -452,6 +454,24 @@ class HandOver(ArmSkill):
         arm = self._arm()
         self._target = self._point(world_state)
         self.data["handover_point"] = self._target
+        self._swing: list[np.ndarray] = []  # the approach's postures, from where it started
+
+        def step_back(o: Observation, w: WorldState) -> object:
+            """Reverse until folding the arm keeps clear of the person: the fold passes a posture with the hand
+            :data:`FOLD_REACH` ahead of the base, and folding next to a sitting patient hit her upper arm (32-155 N).
+            """
+            here = base_xy_yaw(o)
+            person = np.asarray(w.person(self.params.person).position, dtype=float)[:2]
+            clear = FOLD_REACH + PERSON_HALF_WIDTH + PERSON_GAP
+            heading = np.array([math.cos(here[2]), math.sin(here[2])])
+            for back in np.arange(0.0, STEP_BACK_MAX + 1e-9, 0.05):
+                xy = here[:2] - back * heading
+                if math.hypot(*(person - xy)) >= clear:
+                    break
+            if back < 0.03:
+                return None
+            self.data["stepped_back"] = float(back)
+            return base_move(np.array([xy[0], xy[1], here[2]]), self.context.occupancy)
 
         def release(o: Observation, w: WorldState) -> object:
             obj = np.asarray(w.object(self.params.object).position, dtype=float)
@@ -460,7 +480,11 @@ class HandOver(ArmSkill):
             return GripperController(self.spec, close=False, duration=0.8)
 
         def withdraw(o: Observation, w: WorldState) -> object:
-            return arm.line(self._withdraw_pose(o), speed=0.08, tolerance=0.03)
+            """Straight back off the person's hand, then the approach's swing in reverse: tucking from the held-out
+            posture swung the forearm sideways into a sitting patient's upper arm (39 N)."""
+            back = [self._swing[i] for i in range(len(self._swing) - 2, -1, -1)]
+            moves = [arm.line(self._withdraw_pose(o), speed=0.08, tolerance=0.03), *map(arm.move_joints, back)]
+            return SequenceController(moves)
 
         def approach(o: Observation, w: WorldState) -> object:
             """Joint-space move to the pose before holding out, on a swing that keeps the object above the person
@@ -477,6 +501,7 @@ class HandOver(ArmSkill):
             for q in solutions:
                 path = swing_path(arm, q0, pre, q, base, obj_in_grip, local, check)
                 if path is not None:
+                    self._swing = [q0, *path]  # the withdraw comes back this way
                     moves = [arm.move_joints(p) for p in path]
                     return moves[0] if len(moves) == 1 else SequenceController(moves)
             raise PhaseError(
@@ -499,6 +524,7 @@ class HandOver(ArmSkill):
             Phase("wait for the person", lambda o, w: HoldController(self.params.hold_time)),
             Phase("let go", release),
             Phase("withdraw", withdraw),
+            Phase("step back", step_back),
             Phase("tuck arm", lambda o, w: arm.tuck(o)),
         ]
 

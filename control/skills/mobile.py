@@ -18,9 +18,16 @@ from tianji.control.controllers import JointTrajectoryController, SequenceContro
 from tianji.control.controllers.base import Controller, HoldController
 from tianji.control.kinematics import Kinematics
 from tianji.control.robot import Observation, RobotSpec
-from tianji.control.skills.arm import BASE_CLEARANCE, ROBOT_RADIUS, pose7
+from tianji.control.skills.arm import (
+    BASE_CLEARANCE,
+    GRASP_FRAME,
+    PERSON_GAP,
+    PERSON_HALF_WIDTH,
+    ROBOT_RADIUS,
+    pose7,
+)
 from tianji.control.skills.base import Phase, PhasedSkill, PhaseError
-from tianji.control.skills.geometry import base_xy_yaw, inflate, is_free, plan_path
+from tianji.control.skills.geometry import base_xy_yaw, held_object, inflate, is_free, plan_path
 from tianji.control.skills.registry import register
 from tianji.control.transforms import quat_to_matrix, wrap_angle
 from tianji.control.world_state import Posture, WorldState
@@ -36,6 +43,8 @@ FACE_DWELL = 0.6  # s the head holds still on the person's face at the end of ap
 FACE_LOOKS = 3  # looks at most to find the face (each re-aims at what perception saw in the last)
 FACE_SEARCH_STEP = 0.25  # m the aim moves up when the last look showed the body but not the head
 HEAD_ABOVE_PELVIS = 0.6  # m from an upright adult's pelvis up to the head, to look at a head not seen yet
+HELD_EXTENT = 0.08  # m a held object (cup, pill box) reaches beyond the grasp frame
+APPROACH_RADII = (0.7, 0.8, 0.9, 1.0, 1.1)  # m from the chest, nearest first, when nothing sticks out
 
 
 def drive_path(goal: np.ndarray, obs: Observation, occupancy: OccupancyMap | None, timeout: float = 90.0) -> Controller:
@@ -172,7 +181,12 @@ class ApproachPerson(PhasedSkill):
         chest = np.asarray(person.body_parts.get("chest", person.position), dtype=float)
         occ = self.context.occupancy
         here = base_xy_yaw(obs)
-        radii = (self.params.distance,) if self.params.distance > 0 else (0.7, 0.8, 0.9, 1.0, 1.1)
+        nearest = self._front_reach(obs, ws) + PERSON_HALF_WIDTH + PERSON_GAP
+        self._far = max(1.2, nearest + 0.15)  # the success check's bound on the distance to the chest
+        if self.params.distance > 0:
+            radii: tuple[float, ...] = (self.params.distance,)
+        else:  # a carried cup ahead of the base must stop short of the arm hanging at the person's side
+            radii = tuple(r for r in APPROACH_RADII if r >= nearest) or (nearest, nearest + 0.1)
         blocked = inflate(occ, BASE_CLEARANCE + 0.02) if occ is not None else None
         best: tuple[float, np.ndarray] | None = None
         for radius in radii:
@@ -187,7 +201,18 @@ class ApproachPerson(PhasedSkill):
             raise PhaseError(f"no free spot within 1.1 m of '{self.params.person}' for the base")
         return best[1]
 
+    def _front_reach(self, obs: Observation, ws: WorldState) -> float:
+        """How far (m) the hand, and whatever it holds, is ahead of the base centre; at least the base's radius."""
+        kin = self.context.kinematics
+        if kin is None or GRASP_FRAME not in kin.frames:
+            return ROBOT_RADIUS
+        hand = kin.fk(obs.joint_positions.astype(float), GRASP_FRAME)[:3, 3]
+        held = HELD_EXTENT if held_object(ws, obs) is not None else 0.0
+        return max(ROBOT_RADIUS, math.hypot(hand[0], hand[1]) + held)
+
     def phases(self, obs: Observation, world_state: WorldState) -> list[Phase]:
+        self._far = 1.2
+
         def drive(o: Observation, w: WorldState) -> Controller:
             self._goal = self._spot(o, w)
             self.data["spot"] = self._goal
@@ -224,7 +249,7 @@ class ApproachPerson(PhasedSkill):
         self.data.update(position_error=dist, person_distance=gap)
         if not ok:
             return False, f"stopped {dist * 100:.0f} cm from the spot beside '{self.params.person}'"
-        if gap > 1.2:
+        if gap > self._far:
             return False, f"'{self.params.person}' moved: now {gap:.2f} m away"
         return True, f"beside '{self.params.person}' ({person.posture.value}), {gap:.2f} m from the chest"
 
