@@ -6,6 +6,7 @@ Run from the repository root::
     python experiments/bench/skills.py --trials 5      # fewer trials
     python experiments/bench/skills.py --quick         # 2 trials, prints and writes the table
     python experiments/bench/skills.py --skills pick,place --trials 3
+    python experiments/bench/skills.py --workers 2     # trials in parallel processes (one per core)
 
 Every trial loads the care room with ``randomize=True`` and seed = trial index: objects jitter
 within the scene file's ranges, TIAGo's start pose and the patient too. Each
@@ -97,34 +98,59 @@ class Row:
     failures: list[str] = field(default_factory=list)
 
 
-def run_skill(label: str, trials: int, fast: bool) -> Row:
-    """Run one scenario ``trials`` times (seeds 0..trials-1)."""
+@dataclass(frozen=True)
+class Trial:
+    """One seeded trial of one skill (picklable, so worker processes can return it)."""
+
+    skill: str
+    seed: int
+    succeeded: bool
+    duration: float | None  # simulated s; None when the set-up failed
+    wall: float | None
+    failure: str
+
+
+def run_trial(label: str, seed: int, fast: bool) -> Trial:
+    """Set up the room for ``label`` with ``seed``, run the skills before it, then the scored skill."""
     setup, before, (name, params) = SCENARIOS[label]
-    row = Row(label)
-    for seed in range(trials):
-        session = setup(seed, fast)
-        try:
-            for pre_name, pre_params in before:
-                pre = session.run(pre_name, **pre_params)
-                if not pre.succeeded:
-                    raise RuntimeError(f"set-up {pre_name} failed: {pre.reason}")
-            start = time.perf_counter()
-            result = session.run(name, **params)
-            row.walls.append(time.perf_counter() - start)
-        except RuntimeError as exc:
-            row.trials += 1
-            row.failures.append(f"seed {seed}: {exc}")
-            continue
-        finally:
-            session.close()
+    session = setup(seed, fast)
+    try:
+        for pre_name, pre_params in before:
+            pre = session.run(pre_name, **pre_params)
+            if not pre.succeeded:
+                return Trial(label, seed, False, None, None, f"seed {seed}: set-up {pre_name} failed: {pre.reason}")
+        start = time.perf_counter()
+        result = session.run(name, **params)
+        wall = time.perf_counter() - start
+    finally:
+        session.close()
+    print(f"  {label} seed {seed}: {result.status} ({result.duration:.1f} s) {result.reason}", flush=True)
+    failure = "" if result.succeeded else f"seed {seed}: {result.reason}"
+    return Trial(label, seed, result.succeeded, result.duration, wall, failure)
+
+
+def run_all(labels: Sequence[str], trials: int, fast: bool, workers: int) -> list[Row]:
+    """Every trial of every skill (seeds 0..trials-1), ``workers`` processes at once; one Row per skill."""
+    jobs = [(label, seed) for label in labels for seed in range(trials)]
+    if workers == 1:
+        results = [run_trial(label, seed, fast) for label, seed in jobs]
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(run_trial, label, seed, fast) for label, seed in jobs]
+            results = [f.result() for f in futures]
+    rows = {label: Row(label) for label in labels}
+    for trial in results:
+        row = rows[trial.skill]
         row.trials += 1
-        row.durations.append(result.duration)
-        if result.succeeded:
-            row.successes += 1
-        else:
-            row.failures.append(f"seed {seed}: {result.reason}")
-        print(f"  {label} seed {seed}: {result.status} ({result.duration:.1f} s) {result.reason}", flush=True)
-    return row
+        row.successes += trial.succeeded
+        if trial.duration is not None and trial.wall is not None:
+            row.durations.append(trial.duration)
+            row.walls.append(trial.wall)
+        if trial.failure:
+            row.failures.append(trial.failure)
+    return list(rows.values())
 
 
 def markdown(rows: Sequence[Row], trials: int, fast: bool, argv: Sequence[str], elapsed: float) -> str:
@@ -161,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2 trials of a few skills")
     parser.add_argument("--skills", default="", help="comma-separated scenario names (default: all)")
     parser.add_argument("--full-physics", action="store_true", help="240 Hz physics (the default World)")
+    parser.add_argument("--workers", type=int, default=1, help="trials at once, one process each (one per core)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     trials = 2 if args.quick else args.trials
@@ -169,10 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown skills {unknown}; choose from {', '.join(SCENARIOS)}")
     start = time.perf_counter()
-    rows = []
-    for name in names:
-        print(f"{name}: {trials} trials", flush=True)
-        rows.append(run_skill(name, trials, not args.full_physics))
+    print(f"{len(names)} skills x {trials} trials on {args.workers} worker(s)", flush=True)
+    rows = run_all(names, trials, not args.full_physics, args.workers)
     text = markdown(rows, trials, not args.full_physics, argv, time.perf_counter() - start)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
