@@ -164,11 +164,14 @@ class ApproachPerson(PhasedSkill):
 
     name = "approach_person"
     Params = PersonParams
-    description = "Drive to a free spot beside the person (0.7-1.1 m from their chest) and face them."
+    description = (
+        "Drive to a free spot beside the person (0.7-1.1 m from their chest; farther when the hand holds something"
+        " out ahead) and face them."
+    )
     robots = ("tiago",)
     effects = ("near({person}) = true", "robot_at = none")
     preconditions_doc = ("the person is in the world state", "a free spot around them is reachable")
-    success_doc = "base at the chosen spot (10 cm, 0.1 rad), facing the person, chest within 1.2 m"
+    success_doc = "base at the chosen spot (10 cm, 0.1 rad), facing the person, chest within 1.2 m (or the spot's)"
     default_timeout = 120.0
 
     def preconditions(self, world_state: WorldState, obs: Observation) -> list[str]:
@@ -198,7 +201,7 @@ class ApproachPerson(PhasedSkill):
                 if best is None or cost < best[0]:
                     best = (cost, np.array([xy[0], xy[1], math.atan2(chest[1] - xy[1], chest[0] - xy[0])]))
         if best is None:
-            raise PhaseError(f"no free spot within 1.1 m of '{self.params.person}' for the base")
+            raise PhaseError(f"no free spot within {max(radii):.1f} m of '{self.params.person}' for the base")
         return best[1]
 
     def _front_reach(self, obs: Observation, ws: WorldState) -> float:
