@@ -37,6 +37,39 @@ def test_navigation_look_at_and_approach_person() -> None:
         s.close()
 
 
+def test_a_carried_cup_stays_clear_of_a_sitting_patient_on_approach_and_after_the_hand_over() -> None:
+    """Stopping 0.9 m from a sitting patient put a carried cup into her upper arm, and folding the arm after the
+    hand-over swung the forearm into it (drink_assist, 5 of 20 rooms): the spot keeps the cup's reach clear of her
+    side, and the base backs off before the arm folds."""
+    from tianji.cli_skills import care_room_config
+    from tianji.control.skills.arm import PERSON_GAP, PERSON_HALF_WIDTH
+    from tianji.control.skills.manipulation import FOLD_REACH
+    from tianji.sim import patient as patient_body
+
+    config = care_room_config("tiago", ("tiago", "patient"))
+    config["robots"]["patient"].update(preset="sitting_in_bed", position=[-1.75, 1.42, 0.58])  # as in drink_assist
+    s = care_session(
+        seed=11,
+        randomize=True,
+        fast_physics=True,
+        config=config,
+        after_build=lambda scene: patient_body.pin(scene.world, scene.robots["patient"]),
+    )
+    try:
+        s.give("cup")
+        near = s.run("approach_person", person="patient")
+        assert near.succeeded, near.reason
+        assert 0.95 <= near.data["person_distance"] <= 1.3  # cup ~0.6 m ahead + 0.3 m half width + 0.1 m gap
+        given = s.run("hand_over", object="cup", person="patient")
+        assert given.succeeded, given.reason
+        base = s.robot.observe().base_pose[:2]
+        person = s.world_state().person("patient").position[:2]
+        assert np.linalg.norm(base - person) >= FOLD_REACH + PERSON_HALF_WIDTH + PERSON_GAP - 0.05  # folded clear
+        assert s.safe.interventions["person_force"] == 0
+    finally:
+        s.close()
+
+
 def test_pick_the_cup_then_place_it_back_on_the_table() -> None:
     s = care_session(seed=1, randomize=True, fast_physics=True, keep_robots=("tiago",))
     try:

@@ -33,7 +33,7 @@ from tianji.control.skills.geometry import (
 from tianji.control.skills.registry import register
 from tianji.control.skills.swing import SwingCheck, object_points, swing_path
 from tianji.control.transforms import matrix_to_pose, pose_to_matrix, quat_to_matrix, rotation_exp
-from tianji.control.world_state import WorldState
+from tianji.control.world_state import Posture, WorldState
 
 REACH_LIMIT = 1.4  # m, farthest an object may be from the base for pick / place to start (base moves <= 1 m)
 LIFT = 0.12  # m, lift after a grasp
@@ -42,7 +42,7 @@ LIFTED = 0.05  # m, an object this much above where it was counts as lifted
 PLACE_DISTANCE = 0.68  # m, from the place's standing pose towards the surface centre: where things are put
 PLACE_CLEARANCE = 0.12  # m, from other objects and people when placing
 DROP_HEIGHT = 0.012  # m, the object's footprint above the surface when the gripper opens
-HANDOVER_RAISE = 0.15  # m, above the person's hand (lying or sitting)
+HANDOVER_RAISE = 0.15  # m, above the hand of a person lying down
 HANDOVER_FRONT = 0.45  # m, in front of the chest toward the robot, when the hands are not known
 HEAD_TO_CHEST = 0.35  # m, below the head centre
 HANDOVER_TOLERANCE = 0.20  # m, how close to the hand-over point the object must be when released
@@ -393,7 +393,8 @@ class HandOver(ArmSkill):
     name = "hand_over"
     Params = HandOverParams
     description = (
-        f"Hold the object out {HANDOVER_RAISE * 100:.0f} cm above the person's hand nearest the robot, wait"
+        f"Hold the object out {HANDOVER_RAISE * 100:.0f} cm above the hand nearest the robot (a person lying down) or"
+        f" {HANDOVER_FRONT * 100:.0f} cm in front of the chest (sitting or standing), wait"
         " hold_time seconds for them to take it (assumed taken then: no pull sensing yet), open, withdraw."
     )
     requires = ("holding = {object}", "near({person}) = true")
@@ -417,17 +418,21 @@ class HandOver(ArmSkill):
         return unmet
 
     def _point(self, ws: WorldState) -> np.ndarray:
-        """The hand-over point: above the person's hand nearest the robot (or in front of the chest)."""
+        """The hand-over point: above the hand nearest the robot of a person lying down, else in front of the chest.
+
+        A sitting person's hand may hang low with the forearm rising steeply from it: a cup held out above such
+        a hand came down onto the forearm (12-30 N), so sitting and standing people get the point in front of
+        the chest, as when perception has not seen the hands.
+        """
         person = ws.person(self.params.person)
         robot = np.array([ws.robot_pose[0], ws.robot_pose[1], 0.0])
         hands = [
             np.asarray(person.body_parts[h], dtype=float) for h in ("left_hand", "right_hand") if h in person.body_parts
         ]
-        if hands:
+        if hands and person.posture not in (Posture.SITTING, Posture.STANDING):
             hand = min(hands, key=lambda h: float(np.linalg.norm(h[:2] - robot[:2])))
             return hand + np.array([0.0, 0.0, HANDOVER_RAISE])
-        # no hands seen (perception gives the head, not the hands): in front of the chest, far enough out
-        # that the arm does not brush the person's arms or lap on the way (a sitting patient's hands rest there)
+        # in front of the chest, far enough out that the arm does not brush the person's arms or lap on the way
         if "chest" in person.body_parts:
             chest = np.asarray(person.body_parts["chest"], dtype=float)
         elif person.head is not None:
