@@ -27,7 +27,7 @@ REVERSE_WITHIN = 0.6  # m: a repositioning goal this close behind the base is re
 ROBOT_RADIUS = 0.27  # m, TIAGo's base footprint (0.54 m across)
 BASE_CLEARANCE = 0.33  # m, free radius required around a chosen base position
 PERSON_HALF_WIDTH = 0.30  # m from a person's centre to the outside of the upper arm hanging beside them
-PERSON_GAP = 0.10  # m kept between the robot's foremost point (hand or held object) and the person's side
+PERSON_GAP = 0.05  # m kept between the robot's foremost point (hand or held object) and the person's side
 # (forward, lateral) offsets (m) of a target in the base frame, most comfortable first
 REACH_OFFSETS = (
     (0.62, -0.10),

@@ -43,8 +43,9 @@ FACE_DWELL = 0.6  # s the head holds still on the person's face at the end of ap
 FACE_LOOKS = 3  # looks at most to find the face (each re-aims at what perception saw in the last)
 FACE_SEARCH_STEP = 0.25  # m the aim moves up when the last look showed the body but not the head
 HEAD_ABOVE_PELVIS = 0.6  # m from an upright adult's pelvis up to the head, to look at a head not seen yet
-HELD_EXTENT = 0.08  # m a held object (cup, pill box) reaches beyond the grasp frame
-APPROACH_RADII = (0.7, 0.8, 0.9, 1.0, 1.1)  # m from the chest, nearest first, when nothing sticks out
+HELD_EXTENT = 0.05  # m a held object reaches beyond the grasp frame (a cup's radius)
+APPROACH_RADII = (0.7, 0.8, 0.9, 1.0, 1.1)  # m from the chest, nearest first
+FAR_RADII = (1.2, 1.3, 1.4, 1.5)  # m, only when what the hand holds out would otherwise reach the person
 
 
 def drive_path(goal: np.ndarray, obs: Observation, occupancy: OccupancyMap | None, timeout: float = 90.0) -> Controller:
@@ -184,12 +185,13 @@ class ApproachPerson(PhasedSkill):
         chest = np.asarray(person.body_parts.get("chest", person.position), dtype=float)
         occ = self.context.occupancy
         here = base_xy_yaw(obs)
-        nearest = self._front_reach(obs, ws) + PERSON_HALF_WIDTH + PERSON_GAP
-        self._far = max(1.2, nearest + 0.15)  # the success check's bound on the distance to the chest
         if self.params.distance > 0:
             radii: tuple[float, ...] = (self.params.distance,)
-        else:  # a carried cup ahead of the base must stop short of the arm hanging at the person's side
-            radii = tuple(r for r in APPROACH_RADII if r >= nearest) or (nearest, nearest + 0.1)
+        else:  # what the hand holds out must stop short of the arm hanging at the person's side
+            forward, lateral, extent = self._hand_ahead(obs, ws)
+            clear = PERSON_HALF_WIDTH + PERSON_GAP + extent
+            radii = tuple(r for r in (*APPROACH_RADII, *FAR_RADII) if math.hypot(r - forward, lateral) >= clear)[:5]
+        self._far = max(1.2, min(radii) + 0.15)  # the success check's bound on the distance to the chest
         blocked = inflate(occ, BASE_CLEARANCE + 0.02) if occ is not None else None
         best: tuple[float, np.ndarray] | None = None
         for radius in radii:
@@ -204,14 +206,15 @@ class ApproachPerson(PhasedSkill):
             raise PhaseError(f"no free spot within {max(radii):.1f} m of '{self.params.person}' for the base")
         return best[1]
 
-    def _front_reach(self, obs: Observation, ws: WorldState) -> float:
-        """How far (m) the hand, and whatever it holds, is ahead of the base centre; at least the base's radius."""
+    def _hand_ahead(self, obs: Observation, ws: WorldState) -> tuple[float, float, float]:
+        """(forward, lateral, extent) m: where the hand is in the base frame, and how far beyond it what it holds
+        reaches (a carried cup is about 0.56 m straight ahead; the spoon and the pill box are carried off to the right).
+        """
         kin = self.context.kinematics
         if kin is None or GRASP_FRAME not in kin.frames:
-            return ROBOT_RADIUS
+            return ROBOT_RADIUS, 0.0, 0.0
         hand = kin.fk(obs.joint_positions.astype(float), GRASP_FRAME)[:3, 3]
-        held = HELD_EXTENT if held_object(ws, obs) is not None else 0.0
-        return max(ROBOT_RADIUS, math.hypot(hand[0], hand[1]) + held)
+        return float(hand[0]), float(hand[1]), HELD_EXTENT if held_object(ws, obs) is not None else 0.0
 
     def phases(self, obs: Observation, world_state: WorldState) -> list[Phase]:
         self._far = 1.2
