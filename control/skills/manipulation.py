@@ -45,6 +45,7 @@ DROP_HEIGHT = 0.012  # m, the object's footprint above the surface when the grip
 HANDOVER_RAISE = 0.15  # m, above the hand of a person lying down
 HANDOVER_FRONT = 0.45  # m, in front of the chest toward the robot, when the hands are not known
 HEAD_TO_CHEST = 0.35  # m, below the head centre
+PELVIS_TO_CHEST = 0.25  # m, above the body centre of a sitting or standing person
 HANDOVER_TOLERANCE = 0.20  # m, how close to the hand-over point the object must be when released
 # rad: the base moves until the hand-over postures keep this off every arm joint's limit (from too close,
 # a top-grasped pill box was held out with the upper arm rolled to its limit, and the swing there dipped into a lap)
@@ -437,8 +438,10 @@ class HandOver(ArmSkill):
             chest = np.asarray(person.body_parts["chest"], dtype=float)
         elif person.head is not None:
             chest = np.asarray(person.head, dtype=float) - np.array([0.0, 0.0, HEAD_TO_CHEST])
-        else:
-            chest = np.asarray(person.position, dtype=float)
+        else:  # only the body centre seen: a sitting or standing person's chest is higher (at the pelvis, the
+            # point was over a sitting patient's lap, down at the mattress, and the cup could not be held out there)
+            rise = PELVIS_TO_CHEST if person.posture in (Posture.SITTING, Posture.STANDING) else 0.0
+            chest = np.asarray(person.position, dtype=float) + np.array([0.0, 0.0, rise])
         d = robot[:2] - chest[:2]
         return chest + np.array([*(HANDOVER_FRONT * d / max(np.linalg.norm(d), 1e-6)), 0.0])
 
