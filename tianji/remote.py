@@ -116,7 +116,11 @@ def look_around(session: Any, places: tuple[str, ...] = ("bedside", "dining_tabl
     patient and the objects named in the instruction.
     """
     from tianji.control.skills import make_skill
+    from tianji.control.skills.mobile import PAN, TILT
 
+    joints = session.robot.spec.joint_names
+    has_head = PAN in joints and TILT in joints  # the G1 has no pan/tilt head: it only waits
     for place in places:
-        session.runner.run(make_skill("look_at", {"target": place}, session.context))
+        if has_head:
+            session.runner.run(make_skill("look_at", {"target": place}, session.context))
         session.runner.run(make_skill("wait", {"seconds": dwell}, session.context))
