@@ -490,7 +490,7 @@ class HandOver(ArmSkill):
         def withdraw(o: Observation, w: WorldState) -> object:
             """Straight back off the person's hand, then the approach's swing in reverse: tucking from the held-out
             posture swung the forearm sideways into a sitting patient's upper arm (39 N)."""
-            back = [self._swing[i] for i in range(len(self._swing) - 2, -1, -1)]
+            back = self._swing[-2::-1]  # the swing's postures in reverse, ending where it started
             moves = [arm.line(self._withdraw_pose(o), speed=0.08, tolerance=0.03), *map(arm.move_joints, back)]
             return SequenceController(moves)
 
