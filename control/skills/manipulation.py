@@ -42,6 +42,7 @@ LIFTED = 0.05  # m, an object this much above where it was counts as lifted
 PLACE_DISTANCE = 0.68  # m, from the place's standing pose towards the surface centre: where things are put
 PLACE_CLEARANCE = 0.12  # m, from other objects and people when placing
 DROP_HEIGHT = 0.012  # m, the object's footprint above the surface when the gripper opens
+PLACED_CLEARANCE = 0.12  # m the folding hand keeps from the centre of what it just put down
 HANDOVER_RAISE = 0.15  # m, above the hand of a person lying down
 HANDOVER_FRONT = 0.45  # m, in front of the chest toward the robot, when the hands are not known
 HEAD_TO_CHEST = 0.35  # m, below the head centre
@@ -90,6 +91,26 @@ class ArmSkill(PhasedSkill):
             return base_move(reach.base, self.context.occupancy, slack=slack) if reach.moved else None
 
         return Phase("reposition base", make)  # type: ignore[arg-type]
+
+    def _back_off(self, point_fn: object, clearance: float) -> Phase:
+        """Phase: reverse along the heading (at most :data:`STEP_BACK_MAX`) until folding the arm keeps clear of
+        ``point_fn(obs, ws)`` (x, y) by ``clearance``: the fold passes a posture with the hand :data:`FOLD_REACH`
+        ahead of the base, which knocked a just-placed cup off the table and hit a sitting patient's upper arm."""
+
+        def make(obs: Observation, ws: WorldState) -> object:
+            here = base_xy_yaw(obs)
+            point = np.asarray(point_fn(obs, ws), dtype=float)[:2]  # type: ignore[operator]
+            heading = np.array([math.cos(here[2]), math.sin(here[2])])
+            for back in np.arange(0.0, STEP_BACK_MAX + 1e-9, 0.05):
+                xy = here[:2] - back * heading
+                if math.hypot(*(point - xy)) >= FOLD_REACH + clearance:
+                    break
+            if back < 0.03:
+                return None
+            self.data["stepped_back"] = float(back)
+            return base_move(np.array([xy[0], xy[1], here[2]]), self.context.occupancy)
+
+        return Phase("step back", make)  # type: ignore[arg-type]
 
     def _ik_move(self, pose_fn: object, label: str) -> Phase:
         """Phase: joint-space move to the IK solution of ``pose_fn(obs, ws)`` from where the base is now."""
@@ -358,6 +379,7 @@ class Place(ArmSkill):
             Phase("lower", lambda o, w: arm.line(self._poses(o, w)[1], speed=0.04, tolerance=0.012)),
             Phase("open gripper", lambda o, w: GripperController(self.spec, close=False, duration=0.8)),
             Phase("retreat", retreat),
+            self._back_off(lambda o, w: spot, PLACED_CLEARANCE),
             Phase("tuck arm", lambda o, w: arm.tuck(o)),
         ]
 
@@ -464,23 +486,6 @@ class HandOver(ArmSkill):
         self.data["handover_point"] = self._target
         self._swing: list[np.ndarray] = []  # the approach's postures, from where it started
 
-        def step_back(o: Observation, w: WorldState) -> object:
-            """Reverse until folding the arm keeps clear of the person: the fold passes a posture with the hand
-            :data:`FOLD_REACH` ahead of the base, and folding next to a sitting patient hit her upper arm (32-155 N).
-            """
-            here = base_xy_yaw(o)
-            person = np.asarray(w.person(self.params.person).position, dtype=float)[:2]
-            clear = FOLD_REACH + PERSON_HALF_WIDTH + PERSON_GAP
-            heading = np.array([math.cos(here[2]), math.sin(here[2])])
-            for back in np.arange(0.0, STEP_BACK_MAX + 1e-9, 0.05):
-                xy = here[:2] - back * heading
-                if math.hypot(*(person - xy)) >= clear:
-                    break
-            if back < 0.03:
-                return None
-            self.data["stepped_back"] = float(back)
-            return base_move(np.array([xy[0], xy[1], here[2]]), self.context.occupancy)
-
         def release(o: Observation, w: WorldState) -> object:
             obj = np.asarray(w.object(self.params.object).position, dtype=float)
             centre = obj + np.array([0.0, 0.0, object_model(self.params.object).grasp_height])
@@ -532,7 +537,7 @@ class HandOver(ArmSkill):
             Phase("wait for the person", lambda o, w: HoldController(self.params.hold_time)),
             Phase("let go", release),
             Phase("withdraw", withdraw),
-            Phase("step back", step_back),
+            self._back_off(lambda o, w: w.person(self.params.person).position, PERSON_HALF_WIDTH + PERSON_GAP),
             Phase("tuck arm", lambda o, w: arm.tuck(o)),
         ]
 
