@@ -116,10 +116,9 @@ def look_around(session: Any, places: tuple[str, ...] = ("bedside", "dining_tabl
     patient and the objects named in the instruction.
     """
     from tianji.control.skills import make_skill
-    from tianji.control.skills.mobile import PAN, TILT
+    from tianji.control.skills.mobile import has_pan_tilt
 
-    joints = session.robot.spec.joint_names
-    has_head = PAN in joints and TILT in joints  # the G1 has no pan/tilt head: it only waits
+    has_head = has_pan_tilt(session.robot.spec)  # the G1 has none: it only waits
     for place in places:
         if has_head:
             session.runner.run(make_skill("look_at", {"target": place}, session.context))

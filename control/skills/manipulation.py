@@ -52,7 +52,7 @@ HANDOVER_TOLERANCE = 0.20  # m, how close to the hand-over point the object must
 # a top-grasped pill box was held out with the upper arm rolled to its limit, and the swing there dipped into a lap)
 HANDOVER_LIMIT_MARGIN = 0.05
 FOLD_REACH = 0.72  # m ahead of the base centre, the hand on the way to the folded pose (ELBOW_UP), fingers included
-STEP_BACK_MAX = 0.55  # m the base reverses at most after a hand-over, to fold the arm clear of the person
+STEP_BACK_MAX = 0.55  # m the base reverses at most to fold the arm clear (of a person, of what it put down)
 SIDE_TURNS = (0.0, 0.3, 0.6, 0.9, 1.2)  # rad, turns (to the left) of a side grasp's approach, tried in order
 WRIST_CLEARANCE = 0.15  # m, horizontal, from a side grasp's wrist to the centres of neighbouring objects
 

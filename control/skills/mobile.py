@@ -48,6 +48,11 @@ APPROACH_RADII = (0.7, 0.8, 0.9, 1.0, 1.1)  # m from the chest, nearest first
 FAR_RADII = (1.2, 1.3, 1.4, 1.5)  # m, only when what the hand holds out would otherwise reach the person
 
 
+def has_pan_tilt(spec: RobotSpec) -> bool:
+    """Whether the robot has TIAGo's pan/tilt head (the G1 has none), so the head camera can be pointed."""
+    return PAN in spec.joint_names and TILT in spec.joint_names
+
+
 def drive_path(goal: np.ndarray, obs: Observation, occupancy: OccupancyMap | None, timeout: float = 90.0) -> Controller:
     """A controller driving the base along a planned path to ``goal`` (x, y, yaw); PhaseError when none exists.
 
@@ -227,7 +232,7 @@ class ApproachPerson(PhasedSkill):
         aims: list[np.ndarray] = []  # where the head looked so far, for the looks that find the face
 
         def face(o: Observation, w: WorldState) -> Controller | None:
-            if PAN not in self.spec.joint_names or TILT not in self.spec.joint_names or self.context.kinematics is None:
+            if not has_pan_tilt(self.spec) or self.context.kinematics is None:
                 return None
             person = w.person(self.params.person)
             if person.head is not None:
@@ -339,7 +344,7 @@ class LookAt(PhasedSkill):
 
     def preconditions(self, world_state: WorldState, obs: Observation) -> list[str]:
         unmet = []
-        if PAN not in self.spec.joint_names or TILT not in self.spec.joint_names:
+        if not has_pan_tilt(self.spec):
             unmet.append(f"robot '{self.spec.name}' has no head pan/tilt joints ({PAN}, {TILT})")
         if self.context.kinematics is None:
             unmet.append("no kinematics in the skill context")
