@@ -43,6 +43,7 @@ FACE_DWELL = 0.6  # s the head holds still on the person's face at the end of ap
 FACE_LOOKS = 3  # looks at most to find the face (each re-aims at what perception saw in the last)
 FACE_SEARCH_STEP = 0.25  # m the aim moves up when the last look showed the body but not the head
 HEAD_ABOVE_PELVIS = 0.6  # m from an upright adult's pelvis up to the head, to look at a head not seen yet
+FACE_ABOVE_HEAD = 0.1  # m from an upright person's head frame (at the neck) up to the middle of the face
 HELD_EXTENT = 0.05  # m a held object reaches beyond the grasp frame (a cup's radius)
 APPROACH_RADII = (0.7, 0.8, 0.9, 1.0, 1.1)  # m from the chest, nearest first
 FAR_RADII = (1.2, 1.3, 1.4, 1.5)  # m, only when what the hand holds out would otherwise reach the person
@@ -235,14 +236,16 @@ class ApproachPerson(PhasedSkill):
             if not has_pan_tilt(self.spec) or self.context.kinematics is None:
                 return None
             person = w.person(self.params.person)
+            upright = person.posture in (Posture.SITTING, Posture.STANDING)
             if person.head is not None:
-                if aims and np.linalg.norm(aims[-1] - person.head) < 0.05:
+                # the head frame is at the neck: aimed there from close by, the top of the head leaves the image
+                point = np.add(person.head, (0.0, 0.0, FACE_ABOVE_HEAD if upright else 0.0))
+                if aims and np.linalg.norm(aims[-1] - point) < 0.05:
                     return None  # already looking at the face
-                point = np.asarray(person.head, dtype=float)
             elif aims:  # the last look did not show the head: it is above the image
                 point = aims[-1] + np.array([0.0, 0.0, FACE_SEARCH_STEP])
             else:  # never seen: where an upright person's head is
-                rise = HEAD_ABOVE_PELVIS if person.posture in (Posture.SITTING, Posture.STANDING) else 0.1
+                rise = HEAD_ABOVE_PELVIS + FACE_ABOVE_HEAD if upright else 0.1
                 point = np.add(person.position, (0.0, 0.0, rise))
             aims.append(point)
             turn = turn_head(self.kinematics, self.spec, o, point)
