@@ -89,7 +89,8 @@ def test_pick_the_cup_then_place_it_back_on_the_table() -> None:
 
 
 def test_hand_over_and_spoon_to_the_mouth_of_the_lying_patient() -> None:
-    s = care_session(seed=2, randomize=True, fast_physics=True)
+    # seed 11: the room where a straight line to a mouth past the arm's reach shook the hand onto her chest (70 N)
+    s = care_session(seed=11, randomize=True, fast_physics=True)
     try:
         s.start_at("bedside")
         s.give("spoon")

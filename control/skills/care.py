@@ -41,6 +41,7 @@ CUP_STANDOFF = 0.025  # m, the same for the tipped cup's rim (planned once: a pe
 FORCE_LIMIT = 10.0  # N, the person-force limit the safety filter enforces
 CONTACT_GUARD = 2.0  # N: a move towards the face stops at the first contact above this (well under the limit)
 APPROACH_SPEED = 0.03  # m/s, the last move to the mouth
+APPROACH_FRACTIONS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.7)  # of the spoon's last move: it stops at the farthest reached
 CUP_BACKOFF = 0.10  # m: the cup's pre-mouth pose is this far back along its body (up, towards the robot)
 TILT_STEPS = (0.0, 0.3, -0.3)  # rad added to the cup's planned tilt (candidates)
 CUP_SPINS = 8  # spins about the cup's axis (where the hand sits around it) considered
@@ -342,6 +343,16 @@ class BringToMouth(ArmSkill):
     def _force(self) -> float:
         return float(self.context.contact_force()) if self.context.contact_force is not None else 0.0
 
+    def _reachable_on_line(self, pre: np.ndarray, at: np.ndarray, obs: Observation) -> np.ndarray:
+        """The farthest of :data:`APPROACH_FRACTIONS` of the way from ``pre`` to ``at`` that the arm reaches in its
+        present posture (``at`` itself when none is: the line then goes as far as it can)."""
+        q, base = obs.joint_positions.astype(float), base_xy_yaw(obs)
+        for fraction in APPROACH_FRACTIONS:
+            goal = pre + fraction * (at - pre)
+            if self._arm().ik(goal, q, base, tolerance=0.005, local=True) is not None:
+                return goal
+        return at
+
     def phases(self, obs: Observation, world_state: WorldState) -> list[Phase]:
         arm = self._arm()
         mouth = np.asarray(world_state.person(self.params.person).mouth, dtype=float)
@@ -380,7 +391,10 @@ class BringToMouth(ArmSkill):
         def approach(o: Observation, w: WorldState) -> Controller:
             if not tipped:
                 self._q_pre = o.joint_positions.astype(float).copy()  # withdraw returns here, the way it came
-                move: Controller = arm.line(self._poses(o, w)[1], speed=APPROACH_SPEED, tolerance=0.015, settle=3.0)
+                # a line to a pose past the arm's reach shook the hand by +-2 cm and put its little finger on a
+                # lying patient's chest (70 N, 97 N): the line ends where the arm reaches in its present posture
+                goal = self._reachable_on_line(*self._poses(o, w), o)
+                move: Controller = arm.line(goal, speed=APPROACH_SPEED, tolerance=0.015, settle=3.0)
             else:  # a short joint-space move in the planned posture, to where the mouth is now
                 plan = cup_plan()
                 moved = np.asarray(w.person(self.params.person).mouth, dtype=float) - plan.mouth
