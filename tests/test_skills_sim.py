@@ -121,6 +121,12 @@ def test_g1_stands_waves_and_exercises() -> None:
         ]:
             result = s.run(name, **params)
             assert result.succeeded, f"{name}: {result.reason}"
+        for hand, target in [("right", (0.30, -0.20, 0.25)), ("left", (0.35, 0.25, 0.30))]:
+            # the G1 faces -y in the doorway: relative targets are in its heading frame
+            reached = s.run("reach", hand=hand, target=target)
+            assert reached.succeeded, reached.reason
+            assert reached.data["error"] < 0.03
+        # an exercise from the bent arm a reach leaves: the range is judged by how near the joints came to its extreme
         wrong = s.runner.run(make_skill("demonstrate_exercise", {"name": "elbow_curl"}, s.context))
         assert wrong.succeeded, wrong.reason
     finally:
