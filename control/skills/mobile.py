@@ -164,9 +164,10 @@ class PersonParams:
 class ApproachPerson(PhasedSkill):
     """Go and stand beside a person, facing their chest, at the nearest free spot around them, and look at their head.
 
-    The last phases turn the head camera to the person's head (not seen yet: where an upright
-    person's head is, then higher while the body is cut off at the top of the image), so
-    perception sees the face that ``bring_to_mouth`` needs.
+    The last phases turn the head camera to the person's face (for someone upright, the middle of
+    the face above the head frame at the neck; not seen yet: where an upright person's face is, then
+    higher while the body is cut off at the top of the image), so perception sees the face that
+    ``bring_to_mouth`` needs.
     """
 
     name = "approach_person"
