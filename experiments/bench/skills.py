@@ -71,6 +71,25 @@ def _reach_target(seed: int) -> dict:
 
 EXERCISE_NAMES = ("arm_raise", "lateral_raise", "elbow_curl")
 
+
+def _allegro_bar(seed: int, fast: bool) -> Any:
+    """The Allegro hand with a fixed bar under its palm: radius 2.0-3.0 cm and a +-1 cm offset drawn from the seed."""
+    import numpy as np
+    import pybullet as pb
+
+    from tianji.cli_skills import care_session
+
+    s = care_session("allegro", seed=seed, fast_physics=fast, keep_robots=())
+    rng = np.random.default_rng(seed)
+    radius = float(rng.uniform(0.020, 0.030))
+    palm = s.robot.link_pose("palm_link").astype(float)
+    shift = rng.uniform(-0.01, 0.01, size=2)
+    pos = [palm[0] + 0.02 + shift[0], palm[1] + shift[1], palm[2] - 0.045 - radius]
+    shape = s.world.client.createCollisionShape(pb.GEOM_CYLINDER, radius=radius, height=0.2)
+    s.world.client.createMultiBody(0, shape, -1, pos, pb.getQuaternionFromEuler((1.5708, 0, 0)))
+    return s
+
+
 Params = dict | Callable[[int], dict]  # fixed parameters, or drawn from the trial's seed
 
 # skill -> (set-up(seed, fast) -> session, [skills run first (not scored)], (name, params) scored)
@@ -109,6 +128,8 @@ SCENARIOS: dict[str, tuple[Callable[[int, bool], Any], list[tuple[str, dict]], t
         [],
         ("alert_caregiver", {"message": "The patient asks for help."}),
     ),
+    "power_grasp (Allegro)": (_allegro_bar, [], ("power_grasp", {})),
+    "release (Allegro)": (_allegro_bar, [("power_grasp", {})], ("release", {})),
     "reach (G1)": (_g1, [], ("reach", _reach_target)),
     "demonstrate_exercise (G1)": (
         _g1,
