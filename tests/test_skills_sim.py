@@ -153,6 +153,21 @@ def test_allegro_grasps_a_bar_with_synergies_and_releases() -> None:
         s.close()
 
 
+def test_allegro_power_grasp_says_when_the_thumb_misses_the_bar() -> None:
+    s = care_session("allegro", seed=0, fast_physics=True, keep_robots=())
+    try:
+        palm = s.robot.link_pose("palm_link").astype(float)
+        shape = s.world.client.createCollisionShape(pb.GEOM_CYLINDER, radius=0.025, height=0.2)
+        pos = [palm[0] + 0.029, palm[1], palm[2] - 0.07]  # 9 mm past the spot the synergy is made for
+        s.world.client.createMultiBody(0, shape, -1, pos, pb.getQuaternionFromEuler((1.5708, 0, 0)))
+        grasp = s.run("power_grasp")
+        assert not grasp.succeeded and not grasp.data["grasped"]
+        assert "thumb closed without meeting the object" in grasp.reason, grasp.reason
+        assert len(grasp.data["blocked_joints"]) >= 3  # the fingers did close on the bar
+    finally:
+        s.close()
+
+
 def test_pick_the_bowl_without_shoving_its_neighbours() -> None:
     s = care_session(seed=1, randomize=True, fast_physics=True, keep_robots=("tiago",))
     try:

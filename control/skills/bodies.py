@@ -288,8 +288,19 @@ class SynergySkill(PhasedSkill):
         grasped = len({i // 4 for i in blocked}) >= 2 and any(i >= 12 for i in blocked)
         self.data["grasped"] = grasped
         if getattr(self.params, "expect_object", False) and not grasped:
-            return False, "the fingers closed without meeting an object"
+            return False, _grasp_miss(blocked)
         return True, ("object held: " if grasped else "closed: ") + f"{len(blocked)} joints stopped short"
+
+
+def _grasp_miss(blocked: list[int]) -> str:
+    """Why a closing hand holds nothing: no digit met the object, or the thumb (joints 12-15) did not oppose it."""
+    fingers = sorted({i // 4 for i in blocked if i < 12})
+    if not blocked:
+        return "the fingers closed without meeting an object"
+    if not any(i >= 12 for i in blocked):
+        names = ", ".join(("index", "middle", "ring")[f] for f in fingers)
+        return f"the thumb closed without meeting the object ({names} stopped on it): it is not held in opposition"
+    return "only the thumb stopped on the object: no finger opposes it"
 
 
 @register
