@@ -27,6 +27,11 @@ class Posture(enum.StrEnum):
     FALLEN = "fallen"
     UNKNOWN = "unknown"
 
+    @property
+    def upright(self) -> bool:
+        """Sitting or standing: the head above the pelvis, the face forward (what the care skills aim differently)."""
+        return self in (Posture.SITTING, Posture.STANDING)
+
 
 @dataclass
 class ObjectState:

@@ -354,7 +354,7 @@ def _key_points(
     """
     cam_xy = camera.pose[:2, 3]
     up = np.array([0.0, 0.0, 1.0])
-    if posture in (Posture.STANDING, Posture.SITTING):
+    if posture.upright:
         upper = pts[pts[:, 2] > (top - 0.25 if not top_cut else 0.8)]
         head_xy = np.median(upper[:, :2], axis=0) if len(upper) else centre
         away = _unit(head_xy - cam_xy)

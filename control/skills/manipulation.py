@@ -33,7 +33,7 @@ from tianji.control.skills.geometry import (
 from tianji.control.skills.registry import register
 from tianji.control.skills.swing import SwingCheck, object_points, swing_path
 from tianji.control.transforms import matrix_to_pose, pose_to_matrix, quat_to_matrix, rotation_exp
-from tianji.control.world_state import Posture, WorldState
+from tianji.control.world_state import WorldState
 
 REACH_LIMIT = 1.4  # m, farthest an object may be from the base for pick / place to start (base moves <= 1 m)
 LIFT = 0.12  # m, lift after a grasp
@@ -452,7 +452,7 @@ class HandOver(ArmSkill):
         hands = [
             np.asarray(person.body_parts[h], dtype=float) for h in ("left_hand", "right_hand") if h in person.body_parts
         ]
-        if hands and person.posture not in (Posture.SITTING, Posture.STANDING):
+        if hands and not person.posture.upright:
             hand = min(hands, key=lambda h: float(np.linalg.norm(h[:2] - robot[:2])))
             return hand + np.array([0.0, 0.0, HANDOVER_RAISE])
         # in front of the chest, far enough out that the arm does not brush the person's arms or lap on the way
@@ -462,7 +462,7 @@ class HandOver(ArmSkill):
             chest = np.asarray(person.head, dtype=float) - np.array([0.0, 0.0, HEAD_TO_CHEST])
         else:  # only the body centre seen: a sitting or standing person's chest is higher (at the pelvis, the
             # point was over a sitting patient's lap, down at the mattress, and the cup could not be held out there)
-            rise = PELVIS_TO_CHEST if person.posture in (Posture.SITTING, Posture.STANDING) else 0.0
+            rise = PELVIS_TO_CHEST if person.posture.upright else 0.0
             chest = np.asarray(person.position, dtype=float) + np.array([0.0, 0.0, rise])
         d = robot[:2] - chest[:2]
         return chest + np.array([*(HANDOVER_FRONT * d / max(np.linalg.norm(d), 1e-6)), 0.0])

@@ -30,7 +30,7 @@ from tianji.control.skills.base import Phase, PhasedSkill, PhaseError
 from tianji.control.skills.geometry import base_xy_yaw, held_object, inflate, is_free, plan_path
 from tianji.control.skills.registry import register
 from tianji.control.transforms import quat_to_matrix, wrap_angle
-from tianji.control.world_state import Posture, WorldState
+from tianji.control.world_state import WorldState
 
 ARRIVED_POSITION = 0.10  # m
 ARRIVED_YAW = 0.10  # rad
@@ -237,7 +237,7 @@ class ApproachPerson(PhasedSkill):
             if not has_pan_tilt(self.spec) or self.context.kinematics is None:
                 return None
             person = w.person(self.params.person)
-            upright = person.posture in (Posture.SITTING, Posture.STANDING)
+            upright = person.posture.upright
             if person.head is not None:
                 # the head frame is at the neck: aimed there from close by, the top of the head leaves the image
                 point = np.add(person.head, (0.0, 0.0, FACE_ABOVE_HEAD if upright else 0.0))

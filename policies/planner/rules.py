@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from tianji.control.world_state import Posture
 from tianji.policies.planner.chain import alternatives, chain, satisfied
 from tianji.policies.planner.context import PlanContext
 from tianji.policies.planner.parse import (
@@ -373,7 +372,7 @@ class _Parser(Grammar):
         person = self._person(s)
         self.last_object = "cup"
         state = self.ctx.world_state.people.get(person)
-        if state is not None and state.posture in (Posture.SITTING, Posture.STANDING):
+        if state is not None and state.posture.upright:
             # bring_to_mouth tips the cup only for someone lying in bed; sitting up, she drinks from it herself
             self.notes.append(f"{person} is {state.posture.value}: handing her the cup to drink from")
             return [PlanStep("hand_over", {"object": "cup", "person": person})]
