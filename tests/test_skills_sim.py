@@ -133,6 +133,15 @@ def test_g1_stands_waves_and_exercises() -> None:
         s.close()
 
 
+def _bar_under_the_palm(s: object, forward: float) -> int:
+    """A fixed bar (2.5 cm radius, along y) 7 cm below the Allegro's palm link, ``forward`` m along world +x; its id."""
+    palm = s.robot.link_pose("palm_link").astype(float)  # type: ignore[attr-defined]
+    client = s.world.client  # type: ignore[attr-defined]
+    shape = client.createCollisionShape(pb.GEOM_CYLINDER, radius=0.025, height=0.2)
+    pos = [palm[0] + forward, palm[1], palm[2] - 0.07]
+    return client.createMultiBody(0, shape, -1, pos, pb.getQuaternionFromEuler((1.5708, 0, 0)))
+
+
 def test_allegro_grasps_a_bar_with_synergies_and_releases() -> None:
     s = care_session("allegro", seed=0, fast_physics=True, keep_robots=())
     try:
@@ -140,10 +149,7 @@ def test_allegro_grasps_a_bar_with_synergies_and_releases() -> None:
         empty = s.run("power_grasp")
         assert not empty.succeeded and "without meeting an object" in empty.reason
         assert s.run("release").succeeded
-        palm = hand.link_pose("palm_link").astype(float)
-        shape = s.world.client.createCollisionShape(pb.GEOM_CYLINDER, radius=0.025, height=0.2)
-        pos = [palm[0] + 0.02, palm[1], palm[2] - 0.07]
-        bar = s.world.client.createMultiBody(0, shape, -1, pos, pb.getQuaternionFromEuler((1.5708, 0, 0)))
+        bar = _bar_under_the_palm(s, 0.02)
         grasp = s.run("power_grasp")
         assert grasp.succeeded and grasp.data["grasped"], grasp.reason
         assert s.world.contact_force(hand.body_id, bar) > 0.0
@@ -156,10 +162,7 @@ def test_allegro_grasps_a_bar_with_synergies_and_releases() -> None:
 def test_allegro_power_grasp_says_when_the_thumb_misses_the_bar() -> None:
     s = care_session("allegro", seed=0, fast_physics=True, keep_robots=())
     try:
-        palm = s.robot.link_pose("palm_link").astype(float)
-        shape = s.world.client.createCollisionShape(pb.GEOM_CYLINDER, radius=0.025, height=0.2)
-        pos = [palm[0] + 0.029, palm[1], palm[2] - 0.07]  # 9 mm past the spot the synergy is made for
-        s.world.client.createMultiBody(0, shape, -1, pos, pb.getQuaternionFromEuler((1.5708, 0, 0)))
+        _bar_under_the_palm(s, 0.029)  # 9 mm past the spot the synergy is made for
         grasp = s.run("power_grasp")
         assert not grasp.succeeded and not grasp.data["grasped"]
         assert "thumb closed without meeting the object" in grasp.reason, grasp.reason

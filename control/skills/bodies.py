@@ -294,11 +294,10 @@ class SynergySkill(PhasedSkill):
 
 def _grasp_miss(blocked: list[int]) -> str:
     """Why a closing hand holds nothing: no digit met the object, or the thumb (joints 12-15) did not oppose it."""
-    fingers = sorted({i // 4 for i in blocked if i < 12})
     if not blocked:
         return "the fingers closed without meeting an object"
     if not any(i >= 12 for i in blocked):
-        names = ", ".join(("index", "middle", "ring")[f] for f in fingers)
+        names = ", ".join(("index", "middle", "ring")[f] for f in sorted({i // 4 for i in blocked}))
         return f"the thumb closed without meeting the object ({names} stopped on it): it is not held in opposition"
     return "only the thumb stopped on the object: no finger opposes it"
 

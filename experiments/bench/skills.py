@@ -69,7 +69,12 @@ def _reach_target(seed: int) -> dict:
     return {"hand": hand, "target": tuple(round(float(v), 3) for v in target)}
 
 
-EXERCISE_NAMES = ("arm_raise", "lateral_raise", "elbow_curl")
+def _exercise(seed: int) -> dict:
+    """One repetition of the skill's exercises in turn, by seed."""
+    from tianji.control.skills.bodies import EXERCISES
+
+    names = list(EXERCISES)  # in the order the skill defines them
+    return {"name": names[seed % len(names)], "repetitions": 1}
 
 
 def _allegro_bar(seed: int, fast: bool) -> Any:
@@ -131,11 +136,7 @@ SCENARIOS: dict[str, tuple[Callable[[int, bool], Any], list[tuple[str, dict]], t
     "power_grasp (Allegro)": (_allegro_bar, [], ("power_grasp", {})),
     "release (Allegro)": (_allegro_bar, [("power_grasp", {})], ("release", {})),
     "reach (G1)": (_g1, [], ("reach", _reach_target)),
-    "demonstrate_exercise (G1)": (
-        _g1,
-        [],
-        ("demonstrate_exercise", lambda k: {"name": EXERCISE_NAMES[k % 3], "repetitions": 1}),
-    ),
+    "demonstrate_exercise (G1)": (_g1, [], ("demonstrate_exercise", _exercise)),
 }
 QUICK_SKILLS = ("navigate_to", "pick", "hand_over", "bring_to_mouth (spoon)", "say")
 
