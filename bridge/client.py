@@ -199,6 +199,19 @@ class RemoteRobot(Robot):
             for f in reply["frames"]
         }
 
+    def scenario(self, action: str = "status", since: int = 0, room: bool = False) -> dict[str, Any]:
+        """A served scenario's ground truth (``scenario:NAME`` driver); ``action="start"`` starts its clock.
+
+        ``since``: force samples already received; ``room``: also render the room camera. Raises
+        :class:`~tianji.bridge.protocol.BridgeError` (code ``unsupported``) when the robot serves none.
+        """
+        self._check_open()
+        fields: dict[str, Any] = {"action": action, "since": int(since), "room": bool(room)}
+        if action == "start":
+            self._need_controller("start a scenario")
+            fields["session"] = self._session
+        return self._request("scenario", timeout=max(self.timeout, 5.0), **fields)
+
     def state(self) -> dict[str, Any] | None:
         """The latest raw state message (fields ``tick``, ``cmd_seq``, ``stopped``, ``estop``, ``controller``...)."""
         with self._state_cond:

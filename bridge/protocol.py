@@ -35,8 +35,8 @@ DTYPES: dict[int, np.dtype] = {
 _CODES = {dt: code for code, dt in DTYPES.items()}
 
 # client -> server requests, server -> client replies, server PUB topics
-REQUESTS = ("hello", "command", "stop", "estop", "reset_estop", "heartbeat", "camera", "bye")
-REPLIES = ("welcome", "ack", "error", "camera_frames")
+REQUESTS = ("hello", "command", "stop", "estop", "reset_estop", "heartbeat", "camera", "scenario", "bye")
+REPLIES = ("welcome", "ack", "error", "camera_frames", "scenario_state")
 PUBLISHED = ("state", "event")
 ROLES = ("controller", "observer")
 
@@ -54,6 +54,7 @@ E_INVALID = "invalid_command"
 E_UNKNOWN_JOINT = "unknown_joint"
 E_ESTOP = "estop_latched"
 E_SAFETY = "safety_stop"
+E_UNSUPPORTED = "unsupported"  # a request this robot cannot serve (a scenario on hardware)
 E_INTERNAL = "internal"
 
 

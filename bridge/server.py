@@ -510,20 +510,26 @@ class BridgeServer:
             self._release("bye")
         self._ack(identity, msg, now)
 
+    def _blocking(self, started: float) -> None:
+        """Note that this thread was blocked since ``started`` (rendering), so that time counts as listening.
+
+        A simulator renders in this thread (0.1-0.3 s for a room): requests wait unread meanwhile. The
+        watchdog and the staleness check count only the time spent listening, so a camera request
+        does not trip them; simulated time does not advance while rendering either.
+        """
+        ended = time.monotonic()
+        self._busy.append((started, ended))
+        c = self._controller
+        if c is not None:
+            c.last_valid += ended - started
+
     def _on_camera(self, identity: bytes, msg: dict[str, Any], now: float) -> None:
         names = protocol.field(msg, "names", list)
         if not all(isinstance(n, str) for n in names) or len(names) > 8:
             raise ProtocolError("field 'names' must list at most 8 camera names (see robot.sensors)")
         started = time.monotonic()
         obs = self.robot.observe(tuple(names))
-        # A simulator renders in this thread (0.1-0.3 s for a room): requests wait unread meanwhile. The
-        # watchdog and the staleness check count only the time spent listening, so a camera request
-        # does not trip them; simulated time does not advance while rendering either.
-        ended = time.monotonic()
-        self._busy.append((started, ended))
-        c = self._controller
-        if c is not None:
-            c.last_valid += ended - started
+        self._blocking(started)
         frames = [
             {
                 "name": f.name,
@@ -536,3 +542,19 @@ class BridgeServer:
             for f in obs.cameras.values()
         ]
         self._reply(identity, "camera_frames", re=msg["seq"], t_recv=now, frames=frames)
+
+    def _on_scenario(self, identity: bytes, msg: dict[str, Any], now: float) -> None:
+        """A staged scenario's truth (anyone); ``start`` also starts scenario time (the controller only)."""
+        action = protocol.field(msg, "action", str)
+        since = protocol.field(msg, "since", int, optional=True) or 0
+        room = bool(protocol.field(msg, "room", bool, optional=True))
+        if not isinstance(self.robot, Driver):
+            raise BridgeError("this server serves a plain robot, with no scenario to report", protocol.E_UNSUPPORTED)
+        if action == "start":
+            self._session_check(identity, msg, now).last_valid = now
+        started = time.monotonic()
+        truth = self.robot.scenario_request(action, since=since, room=room)
+        self._blocking(started)
+        if action == "start":
+            self._event("scenario_started", scenario=truth.get("scenario"))
+        self._reply(identity, "scenario_state", re=msg["seq"], t_recv=now, **truth)

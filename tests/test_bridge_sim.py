@@ -275,3 +275,35 @@ def test_do_plans_and_runs_through_the_bridge(tmp_path) -> None:
     ends = [json.loads(line) for line in trace.read_text().splitlines() if '"step_end"' in line]
     assert [e["skill"] for e in ends][-2:] == ["approach_person", "alert_caregiver"]  # a retry may come first
     assert all(e["status"] == "succeeded" for e in ends[-2:])
+
+
+def test_demo_runs_a_served_scenario_through_the_bridge(tmp_path) -> None:
+    """``tianji demo fall_response --robot tcp://...`` against ``tianji bridge serve --robot scenario:...``: the
+    room and the fall run on the server, perception, the planner and the skills on the client, and the verdict
+    comes from the server's ground truth; the same criteria hold as in the in-process run."""
+    with served("scenario:fall_response?seed=3", rate=60.0, controller_timeout=5.0) as endpoint:
+        other = tianji_cli("demo", "drink_assist", "--robot", endpoint, "--out", str(tmp_path))
+        oracle = tianji_cli("demo", "--oracle", "--robot", endpoint, "--out", str(tmp_path))
+        run = tianji_cli("demo", "--robot", endpoint, "--out", str(tmp_path), timeout=240)  # the served scenario
+    assert other.returncode == 2 and "serves scenario 'fall_response' seed 3, not scenario 'drink_assist'" in (
+        other.stderr
+    )
+    assert oracle.returncode == 2 and "drop --oracle" in oracle.stderr
+    assert run.returncode == 0, run.stdout + run.stderr
+    (report_path,) = tmp_path.glob("fall_response/*/report.md")
+    report = report_path.read_text()
+    assert "SUCCEEDED" in report and "seed 3" in report and f"served at `{endpoint}`" in report
+    assert "the patient falls" in report and "fall detected" in report
+    detected = float(report.split("| fall detected within 3 s | yes | ")[1].split(" s after")[0])
+    assert 0.0 < detected <= 3.0
+    distance = float(report.split("| robot within 1.3 m of patient | yes | ")[1].split(" m")[0])
+    assert distance <= 1.3
+    assert (report_path.parent / "video.mp4").stat().st_size > 50_000  # room | head camera frames from the server
+
+
+def test_demo_over_the_bridge_needs_a_served_scenario() -> None:
+    """A robot served without a scenario (``sim:tiago``, or hardware) has no room events or truth to give."""
+    with served("sim:tiago", rate=100.0) as endpoint:
+        run = tianji_cli("demo", "fall_response", "--robot", endpoint)
+    assert run.returncode == 2
+    assert "serves no scenario" in run.stderr and "scenario:fall_response" in run.stderr

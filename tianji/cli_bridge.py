@@ -85,7 +85,11 @@ def _run(robot_text: str, rate: float | None, config_kwargs: dict) -> None:
 @bridge_app.command()
 def serve(
     robot: Annotated[
-        str, typer.Option(help="Driver string: sim:ROBOT[?scene=care_room], fake[:DOF], or an installed DRIVER[:ARG].")
+        str,
+        typer.Option(
+            help="Driver string: sim:ROBOT[?scene=care_room], scenario:NAME[?seed=S] (a care scenario's room,"
+            " events and truth, for `tianji demo --robot`), fake[:DOF], or an installed DRIVER[:ARG]."
+        ),
     ] = "sim:tiago",
     rate: Annotated[float | None, typer.Option(help="Control/state rate, Hz (default: the driver's).")] = None,
     bind: BindOpt = "tcp://127.0.0.1:5555",

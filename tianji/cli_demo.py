@@ -9,6 +9,7 @@ every scenario succeeded, 1 with the reason otherwise, 2 for bad input.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -53,9 +54,9 @@ def _live_view(title: str, state: dict[str, Any]) -> Panel:
 
 
 def run_one(
-    name: str,
+    name: str | None,
     *,
-    seed: int,
+    seed: int | None,
     planner: str | None,
     instruction: str | None,
     oracle: bool,
@@ -64,23 +65,28 @@ def run_one(
     out_root: Path,
     live: bool = True,
 ) -> Any:
-    """Run one scenario with the live display; returns its outcome (report files written)."""
+    """Run one scenario with the live display; returns its outcome (report files written).
+
+    ``robot="tcp://HOST:PORT"`` runs it against a scenario served by ``tianji bridge serve --robot
+    scenario:NAME``; ``name`` None then means the served one, ``seed`` None the server's seed.
+    """
+    from tianji.remote import check_robot_option, is_remote
     from tianji.scenario import load
     from tianji.scenario_report import plot_timeline, write_report
     from tianji.scenario_run import ScenarioRun
 
+    check_robot_option(robot)
+    if name is None:
+        if not is_remote(robot):
+            raise ValueError("name the scenario to run (see `tianji demo --list`)")
+        name = served_scenario(robot)
     scenario = load(name)
-    if robot != "sim":
-        raise ValueError(
-            "scenarios drive the in-process simulator: they script the patient (falls) and judge success from the"
-            " simulator's truth, which a served robot cannot give. Run single skills or plans through the bridge"
-            " with `tianji skill ... --robot tcp://HOST:PORT` or `tianji do ... --robot tcp://HOST:PORT`."
-        )
     folder = out_root / scenario.name / datetime.now().strftime("%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
+    where = f"served at {robot}" if is_remote(robot) else "in-process"
     console.print(
-        f"[bold]{escape(scenario.title)}[/bold] (seed {seed}, world state from"
-        f" {'the simulator (--oracle)' if oracle else 'perception'}): {escape(scenario.description)}"
+        f"[bold]{escape(scenario.title)}[/bold] ({where}, seed {'of the server' if seed is None else seed}, world"
+        f" state from {'the simulator (--oracle)' if oracle else 'perception'}): {escape(scenario.description)}"
     )
     wall0 = time.perf_counter()
     with Live(console=console, refresh_per_second=4, transient=False) as view:
@@ -92,6 +98,7 @@ def run_one(
         outcome = ScenarioRun(
             scenario,
             seed=seed,
+            robot=robot,
             planner=planner,
             instruction=instruction,
             oracle=oracle,
@@ -115,6 +122,32 @@ def run_one(
     return outcome
 
 
+def served_scenario(endpoint: str) -> str:
+    """The scenario that the bridge server at ``endpoint`` stages (asked as an observer, which takes no control)."""
+    from tianji.bridge.client import RemoteRobot
+    from tianji.bridge.protocol import E_UNSUPPORTED, BridgeError
+    from tianji.control.errors import TianjiError
+    from tianji.remote import CLIENT_KEY_ENV, SERVER_KEY_ENV
+
+    robot = RemoteRobot(
+        endpoint,
+        role="observer",
+        server_key=os.environ.get(SERVER_KEY_ENV),
+        client_key=os.environ.get(CLIENT_KEY_ENV),
+    )
+    try:
+        return str(robot.scenario("status")["scenario"])
+    except BridgeError as exc:
+        if exc.code != E_UNSUPPORTED:
+            raise
+        raise TianjiError(
+            f"the robot at {endpoint} serves no scenario; serve one with `tianji bridge serve --robot"
+            " scenario:fetch_water`, or name the scenario to run in-process (without --robot)"
+        ) from None
+    finally:
+        robot.close()
+
+
 def demo(
     scenario: Annotated[
         str | None, typer.Argument(help="Scenario name or .yaml file; default: fetch_water then fall_response.")
@@ -122,8 +155,16 @@ def demo(
     instruction: Annotated[str | None, typer.Option(help="Ask this instead of the scenario's instruction.")] = None,
     planner: Annotated[str | None, typer.Option(help="rules (default), openai or llamacpp.")] = None,
     gui: Annotated[bool, typer.Option(help="Open the PyBullet window (needs a display).")] = False,
-    robot: Annotated[str, typer.Option(help="'sim': scenarios script the patient and need the sim.")] = "sim",
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same room).")] = 0,
+    robot: Annotated[
+        str,
+        typer.Option(
+            help="'sim' (in-process), or tcp://HOST:PORT: a scenario served by `tianji bridge serve --robot"
+            " scenario:NAME?seed=S` (no SCENARIO: the served one)."
+        ),
+    ] = "sim",
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed (same seed, same room); default 0, or the server's.")
+    ] = None,
     oracle: Annotated[bool, typer.Option(help="Skills read the simulator's truth instead of perception.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for the runs.")] = Path("runs/demo"),
     list_scenarios: Annotated[bool, typer.Option("--list", help="List the scenarios and exit.")] = False,
@@ -140,7 +181,10 @@ def demo(
             table.add_row(name, load(name).description)
         console.print(table)
         return
-    names = [scenario] if scenario else list(DEFAULT_DEMO)
+    remote = robot.startswith("tcp://")
+    names: list[str | None] = [scenario] if scenario or remote else list(DEFAULT_DEMO)
+    if seed is None and not remote:
+        seed = 0
     if instruction and not scenario:
         raise _error("--instruction replaces one scenario's instruction: name the scenario too, e.g. fetch_water")
     failures = []
@@ -157,7 +201,7 @@ def demo(
                 out_root=out,
             )
             if not outcome.succeeded:
-                failures.append(f"{name}: {outcome.reason}")
+                failures.append(f"{outcome.scenario}: {outcome.reason}")
     except (TianjiError, ValueError, FileNotFoundError) as exc:
         raise _error(str(exc)) from None
     if failures:

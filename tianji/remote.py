@@ -123,3 +123,81 @@ def look_around(session: Any, places: tuple[str, ...] = ("bedside", "dining_tabl
         if has_head:
             session.runner.run(make_skill("look_at", {"target": place}, session.context))
         session.runner.run(make_skill("wait", {"seconds": dwell}, session.context))
+
+
+class RemoteStage:
+    """A scenario served by ``tianji bridge serve --robot scenario:NAME``, seen from the controller's side.
+
+    It answers what :class:`~tianji.scenario_stage.ScenarioStage` answers in-process (``now``,
+    ``max_force``, ``forces``, ``fell_at``, ``distance_to``, ``room_image``), read from the
+    server with the protocol's ``scenario`` request: ``start`` when built (scenario time and the
+    scripted falls start then), ``status`` every :attr:`POLL_EVERY` control ticks and when the
+    verdict needs the truth. ``now`` is the served robot's own clock (simulated seconds) since the start.
+    """
+
+    POLL_EVERY = 6  # control ticks between truth reads (10 Hz at 60 Hz)
+
+    def __init__(self, robot: Any, scenario: Any, seed: int | None = None) -> None:
+        from tianji.bridge.protocol import E_UNSUPPORTED, BridgeError
+
+        self.robot = robot
+        try:
+            truth = robot.scenario("status")
+        except BridgeError as exc:
+            if exc.code != E_UNSUPPORTED:
+                raise
+            raise TianjiError(
+                f"the robot at {robot.endpoint} serves no scenario, and a scenario needs its room, its scripted"
+                f" events and its ground truth: serve it with `tianji bridge serve --robot"
+                f" scenario:{scenario.name}?seed={seed or 0}`"
+            ) from None
+        served = (str(truth["scenario"]), int(truth["seed"]))
+        if served[0] != scenario.name or (seed is not None and served[1] != seed):
+            asked = f"scenario '{scenario.name}'" + (f" seed {seed}" if seed is not None else "")
+            raise TianjiError(
+                f"the server at {robot.endpoint} serves scenario '{served[0]}' seed {served[1]}, not {asked}:"
+                f" restart it with `tianji bridge serve --robot scenario:{scenario.name}?seed={seed or 0}`, or"
+                f" ask for the served one (`tianji demo {served[0]} --seed {served[1]} --robot {robot.endpoint}`)"
+            )
+        self.seed = served[1]
+        self.forces: list[tuple[float, float]] = []
+        self.max_force = 0.0
+        self.fell_at: float | None = None
+        self._distances: dict[str, float] = {}
+        self._ticks = 0
+        self._apply(robot.scenario("start"))
+
+    def _apply(self, truth: dict[str, Any]) -> dict[str, Any]:
+        if truth.get("stamp0") is not None:
+            self._stamp0 = float(truth["stamp0"])
+        self.forces.extend((float(t), float(f)) for t, f in truth["forces"])
+        self.max_force = float(truth["max_person_force"])
+        self.fell_at = truth["fell_at"]
+        self._distances = dict(truth["distances"])
+        return truth
+
+    def refresh(self, room: bool = False) -> dict[str, Any]:
+        """Read the truth now (``room``: with the room camera's image)."""
+        return self._apply(self.robot.scenario("status", since=len(self.forces), room=room))
+
+    @property
+    def now(self) -> float:
+        """Simulated seconds since the scenario started, on the served robot's clock."""
+        return float(self.robot.observe().timestamp) - self._stamp0
+
+    def tick(self) -> None:
+        """After a control tick: read the truth every :attr:`POLL_EVERY` ticks (force record, falls)."""
+        self._ticks += 1
+        if self._ticks % self.POLL_EVERY == 0:
+            self.refresh()
+
+    def distance_to(self, person: str) -> float:
+        """Horizontal distance (m) from the robot's base to the person's chest, from the server's truth."""
+        self.refresh()
+        if person not in self._distances:
+            raise TianjiError(f"the served scenario has no person '{person}'; it has {', '.join(self._distances)}")
+        return float(self._distances[person])
+
+    def room_image(self) -> Any:
+        """The room camera's view, rendered on the server."""
+        return self.refresh(room=True)["room"]

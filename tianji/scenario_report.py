@@ -17,6 +17,15 @@ from tianji.scenario_run import ScenarioOutcome
 STATUS_COLOURS = {"succeeded": "#3a9d5d", "failed": "#c0392b", "running": "#999999"}
 
 
+def _robot_line(robot: str) -> str:
+    if robot == "sim":
+        return "the in-process simulator, stepped in lockstep with the skills"
+    return (
+        f"served at `{robot}` through the ZeroMQ bridge (`tianji bridge serve --robot scenario:...`): the skills ran"
+        " in real time against it, the room and its events ran on the server, which reported the ground truth"
+    )
+
+
 def write_report(scenario: Scenario, outcome: ScenarioOutcome, folder: Path) -> Path:
     """Write ``report.md`` in ``folder`` and return its path."""
     o = outcome
@@ -29,6 +38,7 @@ def write_report(scenario: Scenario, outcome: ScenarioOutcome, folder: Path) -> 
         f"- Scenario: `{scenario.path.name}`, seed {o.seed}, run {datetime.now():%Y-%m-%d %H:%M}",
         f"- World state for the skills: **{o.source}**"
         + (" (the robot's head camera)" if o.source == "perception" else " (`--oracle`: the simulator's truth)"),
+        f"- Robot: {_robot_line(o.robot)}",
         f"- Simulated {o.sim_seconds:.1f} s in {o.wall_seconds:.0f} s of wall time",
         f"- Result: **{verdict}**: {o.reason}",
         "",

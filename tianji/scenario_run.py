@@ -1,22 +1,22 @@
 """Run a care scenario end to end: room, patient, perception, planner, executor, events, video and verdict.
 
-:class:`ScenarioRun` wires the layers the way a deployment does. The care room is loaded with
-the scenario's patient (held where it settled, see :mod:`tianji.sim.patient`) and the robot
-wired for skills (:func:`tianji.cli_skills.care_session`; 120 Hz physics, 240 Hz with the G1). Skills get their
-world state from perception on the robot's head camera (or from the simulator's ground truth
-with ``oracle=True``). The operator's instruction goes to the planner (or the scenario's fixed
-plan through the same validation and safety policy) and the plan to the executor. Scripted
-falls happen at their time; after a fall the robot watches until perception reports it, then
-plans the scenario's ``on_fall`` response. Every control tick tracks the force on the patient;
-two and a half times a simulated second a video frame is composed: the room camera beside the head
-camera with perception's overlays. The success criteria are judged by the simulator (ground
-truth), whatever the robot believed.
+:class:`ScenarioRun` wires the layers the way a deployment does. The room, the patient, the
+scripted falls and the ground truth are the scenario's stage (:class:`~tianji.scenario_stage.ScenarioStage`:
+the care room with the patient held where she settled, the robot wired for skills; 120 Hz
+physics, 240 Hz with the G1), in this process, or served by ``tianji bridge serve --robot
+scenario:NAME`` and reached with ``robot="tcp://HOST:PORT"`` (:class:`~tianji.remote.RemoteStage`;
+the skills then run in real time through the bridge, as on hardware). Skills get their
+world state from perception on the robot's head camera (or, in-process, from the simulator's
+ground truth with ``oracle=True``). The operator's instruction goes to the planner (or the
+scenario's fixed plan through the same validation and safety policy) and the plan to the
+executor. After a fall the robot watches until perception reports it, then plans the scenario's
+``on_fall`` response. Two and a half times a simulated second a video frame is composed: the
+room camera beside the head camera with perception's overlays. The success criteria are judged
+on the stage's ground truth (force on the patient, where the robot stands), whatever the robot believed.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,14 +27,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from tianji.control.errors import TianjiError
 from tianji.scenario import NEAR_DISTANCE, Scenario
+from tianji.scenario_stage import PATIENT, ROOM_SIZE
 
 VIDEO_FPS = 2.5  # frames per simulated second (a render of the room costs about 0.1 s on 2 cores)
 PERCEPTION_PERIOD = 0.4  # s of robot time between head-camera frames for perception
 PERSON_MEMORY = 600.0  # s a person stays in the world state unseen (perception's default is 30 s)
-ROOM_SIZE = (480, 360)  # room camera video size (w, h)
 WATCH_CHUNK = 0.5  # s of waiting between checks while watching for a fall
-PATIENT = "patient"
 
 
 @dataclass
@@ -58,6 +58,7 @@ class ScenarioOutcome:
     status: str  # succeeded | failed | refused
     reason: str
     source: str  # "perception" or "ground truth": where the skills' world state came from
+    robot: str = "sim"  # "sim" (in-process) or the bridge endpoint the scenario was served at
     instructions: list[str] = field(default_factory=list)
     plans: list[Any] = field(default_factory=list)  # Plan objects
     runs: list[Any] = field(default_factory=list)  # executor RunResults
@@ -80,13 +81,18 @@ class ScenarioOutcome:
 
 
 class ScenarioRun:
-    """One run of a scenario (module doc). ``on_update(state)`` gets a dict for a live display a few times a second."""
+    """One run of a scenario (module doc). ``on_update(state)`` gets a dict for a live display a few times a second.
+
+    ``robot``: ``"sim"`` (the stage in this process) or ``"tcp://HOST:PORT"`` (a stage served by
+    ``tianji bridge serve --robot scenario:NAME?seed=S``; ``seed`` None takes the server's).
+    """
 
     def __init__(
         self,
         scenario: Scenario,
         *,
-        seed: int = 0,
+        seed: int | None = 0,
+        robot: str = "sim",
         planner: str | None = None,
         planner_config: dict[str, Any] | None = None,
         instruction: str | None = None,
@@ -97,8 +103,22 @@ class ScenarioRun:
         confirm: bool = True,
         on_update: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        from tianji.remote import check_robot_option, is_remote
+
+        check_robot_option(robot)
+        self.remote = robot if is_remote(robot) else None
+        if self.remote and oracle:
+            raise TianjiError(
+                "--oracle reads the simulator's ground truth for the skills, which a robot served over the bridge does"
+                " not give (skills see what its camera sees): drop --oracle, or run in-process with --robot sim"
+            )
+        if self.remote and gui:
+            raise TianjiError(
+                "--gui opens the simulator's window in this process, but the scenario runs in the bridge server:"
+                " drop --gui (the server's simulator runs headless)"
+            )
         self.s = scenario
-        self.seed = seed
+        self.seed = 0 if seed is None and not self.remote else seed
         self.planner_name = planner
         self.planner_config = planner_config or {}
         self.instruction = instruction
@@ -108,49 +128,36 @@ class ScenarioRun:
         self.video = video and out_dir is not None
         self.confirm = confirm  # scenario files are the operator's own: risky plans run (and are reported)
         self.on_update = on_update
+        source = "ground truth" if oracle else "perception"
         self.outcome = ScenarioOutcome(
-            scenario.name, seed, "failed", "not run", "ground truth" if oracle else "perception"
+            scenario.name, -1 if self.seed is None else self.seed, "failed", "not run", source, robot=robot
         )
         self._status = "starting"
         self._current: StepRecord | None = None
         self._last_update = 0.0
         self._tick = 0
-        self._falls = list(scenario.falls)
         self._fell_at: float | None = None
         self._last_frame: np.ndarray | None = None
+        self.stage: Any = None  # ScenarioStage, or RemoteStage through the bridge
 
     # ------------------------------------------------------------ set-up
     def _build(self) -> None:
-        from tianji.cli_skills import care_room_config, care_session
-        from tianji.sim import patient as patient_body
+        if self.remote is None:
+            from tianji.scenario_stage import ScenarioStage
 
-        s = self.s
-        keep = ("tiago", PATIENT, "g1") if s.robot == "g1" else ("tiago", PATIENT)
-        config = care_room_config(s.robot, keep)
-        entry = config["robots"][PATIENT]
-        entry.update({k: v for k, v in s.patient.items() if k in ("preset", "position", "yaw")})
-        pin: dict[str, int] = {}
+            self.stage = ScenarioStage(self.s, seed=self.seed or 0, gui=self.gui)
+            self.session = self.stage.session
+            self.stage.start()
+            return
+        from tianji.remote import RemoteStage, remote_session
 
-        def hold_patient(scene: Any) -> None:
-            pin["cid"] = patient_body.pin(scene.world, scene.robots[PATIENT])
-
-        self.session = care_session(
-            s.robot,
-            seed=self.seed,
-            randomize=s.randomize,
-            gui=self.gui,
-            config=config,
-            fast_physics=s.robot != "g1",  # the standing humanoid needs the full 240 Hz
-            after_build=hold_patient,
-        )
-        self.pin = pin["cid"]
-        self.world = self.session.world
-        self.patient = self.session.scene.robots[PATIENT]
-        if s.start is not None:
-            self.session.start_at(s.start)
-        if s.holding:
-            self.session.give(s.holding)
-        self.t0 = self.world.time
+        self.session = remote_session(self.remote, scene=self.s.scene)
+        try:
+            self.stage = RemoteStage(self.session.robot, self.s, seed=self.seed)
+        except BaseException:
+            self.session.close()
+            raise
+        self.seed = self.outcome.seed = self.stage.seed
 
     def _wire(self) -> None:
         from tianji.control.skills import SkillRunner
@@ -163,7 +170,10 @@ class ScenarioRun:
         if self.perceived is not None:  # the patient stays in the room while the robot looks elsewhere for minutes
             self.perceived.builder.person_timeout = PERSON_MEMORY
         world_state = session.world_state if self.perceived is None else self.perceived
-        runner = SkillRunner(session.safe, world_state, stepper=self.world.step, callback=self._on_tick)
+        if self.remote is None:  # lockstep with the simulation, as fast as it goes
+            runner = SkillRunner(session.safe, world_state, stepper=session.world.step, callback=self._on_tick)
+        else:  # the server steps the simulation on its own clock
+            runner = SkillRunner(session.safe, world_state, realtime=True, callback=self._on_tick)
         self.view = SimpleNamespace(  # what the executor drives: the session with this world-state source
             runner=runner, context=session.context, safe=session.safe, world_state=world_state, robot=session.robot
         )
@@ -172,44 +182,30 @@ class ScenarioRun:
             from tianji.sim.video import VideoRecorder
 
             self.recorder = VideoRecorder(self.out_dir / "video.mp4", fps=VIDEO_FPS)  # type: ignore[operator]
-            cam = session.scene.camera("room")
-            self.room_pose = cam.pose
-            self.room_intr = dataclasses.replace(cam.intrinsics, width=ROOM_SIZE[0], height=ROOM_SIZE[1])
-        self.every = max(1, round(self.world.control_rate / VIDEO_FPS))
+        self.every = max(1, round(session.robot.spec.control_rate / VIDEO_FPS))
 
     # -------------------------------------------------------------- ticks
     @property
     def now(self) -> float:
         """Simulated seconds since the scenario started."""
-        return self.world.time - self.t0
+        return self.stage.now if self.stage is not None else 0.0
 
     def _on_tick(self, tick: int, obs: Any, command: Any) -> None:
         self._tick += 1
-        force = float(self.session.context.contact_force() or 0.0) if self.session.context.contact_force else 0.0
-        self.outcome.max_force = max(self.outcome.max_force, force)
-        if self._tick % 6 == 0 or force > 0:
-            self.outcome.forces.append((self.now, force))
-        while self._falls and self.now >= self._falls[0].at:
-            self._do_fall(self._falls.pop(0).direction)
+        self.stage.tick()  # the force on the patient; in-process also the scripted falls
+        self.outcome.max_force = self.stage.max_force
+        if self._fell_at is None and self.stage.fell_at is not None:
+            self._fell_at = self.stage.fell_at
+            self.outcome.marks.append((self._fell_at, "the patient falls"))
+            self._status = "the patient fell"
         if self.recorder is not None and self._tick % self.every == 0:
             self._last_frame = self._frame()
             self.recorder.add(self._last_frame)
         self._update()
 
-    def _do_fall(self, direction: float) -> None:
-        from tianji.sim import patient as patient_body
-
-        patient_body.fall(self.world, self.patient, direction, self.pin)
-        self._fell_at = self.now
-        self.outcome.marks.append((self.now, "the patient falls"))
-        self._status = "the patient fell"
-
     def _frame(self) -> np.ndarray:
         """Room camera | head camera with perception's overlays, and a caption line."""
-        from tianji.sim.camera import render
-
-        room = render(self.world.client, self.room_intr, self.room_pose, segmentation=False).rgb
-        room = cv2.resize(room, ROOM_SIZE) if room.shape[1] != ROOM_SIZE[0] else room
+        room = self.stage.room_image()
         head = self._head_image()
         head = cv2.resize(head, (round(head.shape[1] * ROOM_SIZE[1] / head.shape[0]), ROOM_SIZE[1]))
         frame = np.concatenate([room, head], axis=1)
@@ -224,7 +220,7 @@ class ScenarioRun:
             from tianji.perception.annotate import annotate
 
             return annotate(self.perceived.last_frame, self.perceived.last_result, scale=1)
-        return self.session.robot.camera("head").rgb
+        return self.session.robot.observe(("head",)).cameras["head"].rgb
 
     def _update(self, force: bool = False) -> None:
         if self.on_update is None:
@@ -271,6 +267,9 @@ class ScenarioRun:
             self._wire()
             self._run()
         finally:
+            if self.stage is not None:
+                self.outcome.forces = list(self.stage.forces)
+                self.outcome.max_force = self.stage.max_force
             self.outcome.sim_seconds = self.now
             self.outcome.wall_seconds = time.perf_counter() - wall0
             if self.recorder is not None:
@@ -423,7 +422,4 @@ class ScenarioRun:
 
     def _distance_to(self, person: str) -> float:
         """Horizontal distance (m) from the robot's base to the person's chest, ground truth."""
-        robot = self.session.robot.observe().base_pose[:2]
-        body = self.session.scene.robots[person]
-        chest = body.link_pose("middle_thorax")[:2]
-        return float(math.hypot(*(np.asarray(robot, dtype=float) - np.asarray(chest, dtype=float))))
+        return self.stage.distance_to(person)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import importlib
 from abc import abstractmethod
 from importlib.metadata import entry_points
+from typing import Any
 from urllib.parse import parse_qsl
 
+from tianji.bridge.protocol import E_UNSUPPORTED, BridgeError
 from tianji.control.errors import UnknownNameError, did_you_mean
 from tianji.control.kinematics import Kinematics
 from tianji.control.robot import Robot
@@ -62,6 +64,18 @@ class Driver(Robot):
         A driver that returns a number here gets its commands stopped above ``person_force_limit``.
         """
         return None
+
+    def scenario_request(self, action: str, since: int = 0, room: bool = False) -> dict[str, Any]:
+        """The protocol's ``scenario`` request: a simulated stand-in's scripted events and ground truth.
+
+        Only a driver that stages a scenario (``scenario:NAME``) has them; hardware has no ground
+        truth to give, so the default refuses with ``unsupported``.
+        """
+        raise BridgeError(
+            f"robot '{self.spec.name}' serves no scenario: only a simulated scenario (tianji bridge serve --robot"
+            " scenario:NAME) has scripted events and ground truth to report",
+            E_UNSUPPORTED,
+        )
 
     def close(self) -> None:
         """Same as :meth:`disconnect`."""
