@@ -108,12 +108,37 @@ def test_fetch_water_hands_the_cup_to_the_sitting_patient_with_perception(tmp_pa
     assert outcome.max_force <= 10.0 and "SUCCEEDED" in report
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in SHIPPED if n not in ("fall_response", "rehab_session", "fetch_water")])
-def test_tiago_care_scenarios_succeed(name: str, tmp_path: Path) -> None:
-    outcome, report = _run_and_report(name, tmp_path)
-    assert outcome.succeeded, outcome.reason
-    assert "SUCCEEDED" in report and outcome.max_force <= 10.0
+OTHERS = [n for n in SHIPPED if n not in ("fall_response", "rehab_session", "fetch_water")]
+
+
+def _run_in_worker(name: str, folder: str) -> tuple[str, str, list[str], float, str]:
+    """One scenario run with its report, in a worker process: (status, reason, skills run, max force, report)."""
+    scenario = load(name)
+    outcome = ScenarioRun(scenario, seed=0, out_dir=Path(folder), video=False).run()
+    report = write_report(scenario, outcome, Path(folder)).read_text()
+    return outcome.status, outcome.reason, [s.skill for s in outcome.steps], outcome.max_force, report
+
+
+def test_the_other_tiago_care_scenarios_succeed(tmp_path: Path) -> None:
+    """drink_assist, meal_assist, medication_reminder and evening_routine, seed 0, two at a time (one per core)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        folders = {name: tmp_path / name for name in OTHERS}
+        for folder in folders.values():
+            folder.mkdir()
+        runs = {name: pool.submit(_run_in_worker, name, str(folders[name])) for name in OTHERS}
+        results = {name: future.result(timeout=600) for name, future in runs.items()}
+    expected = {  # a skill the plan of each must have run, and what its report must say
+        "drink_assist": ("hand_over", "Help the patient drink"),
+        "meal_assist": ("bring_to_mouth", "bring_to_mouth"),
+        "medication_reminder": ("say", "[say]"),
+        "evening_routine": ("alert_caregiver", "[alert]"),
+    }
+    for name, (status, reason, skills, force, report) in results.items():
+        assert status == "succeeded", f"{name}: {reason}"
+        assert expected[name][0] in skills, (name, skills)
+        assert "SUCCEEDED" in report and expected[name][1] in report and force <= 10.0, name
 
 
 def test_evaluate_scenarios_runs_seeds_in_parallel_and_writes_the_table(tmp_path: Path) -> None:
