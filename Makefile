@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install demo test test-all bench bench-training pictures zoo lint format clean
+.PHONY: help install demo test test-all bench bench-training bench-scenarios pictures zoo lint format clean
 
 help:
 	@echo "make demo      create .venv, install, run the default care scenarios headless (runs/demo/...)"
@@ -12,6 +12,7 @@ help:
 	@echo "make test-all  also run the slow tests (training, benchmarks)"
 	@echo "make bench     benchmarks -> experiments/results/*.md (sim, env, control loop, bridge)"
 	@echo "make bench-training  time to 95% success, 3 seeds x 2 reach tasks (up to 90 min) -> training.md"
+	@echo "make bench-scenarios every scenario in-process and through the bridge (about 15 min) -> scenarios_bridge.md"
 	@echo "make pictures  re-render the README pictures -> experiments/results/*.png"
 	@echo "make zoo       retrain and re-evaluate the policy zoo -> assets/policies, experiments/results/zoo.md"
 	@echo "make lint      ruff"
@@ -43,6 +44,9 @@ bench: $(STAMP)
 
 bench-training: $(STAMP)
 	$(BIN)/python experiments/bench/training.py
+
+bench-scenarios: $(STAMP)
+	$(BIN)/python experiments/bench/scenarios_bridge.py
 
 zoo: $(STAMP)
 	$(BIN)/python experiments/zoo.py
