@@ -133,13 +133,16 @@ def test_g1_stands_waves_and_exercises() -> None:
         s.close()
 
 
-def _bar_under_the_palm(s: object, forward: float) -> int:
-    """A fixed bar (2.5 cm radius, along y) 7 cm below the Allegro's palm link, ``forward`` m along world +x; its id."""
+def _bar_under_the_palm(s: object, forward: float, radius: float = 0.025) -> int:
+    """A fixed bar (along y) with its top 4.5 cm below the Allegro's palm link, ``forward`` m along world +x; its id."""
     palm = s.robot.link_pose("palm_link").astype(float)  # type: ignore[attr-defined]
     client = s.world.client  # type: ignore[attr-defined]
-    shape = client.createCollisionShape(pb.GEOM_CYLINDER, radius=0.025, height=0.2)
-    pos = [palm[0] + forward, palm[1], palm[2] - 0.07]
+    shape = client.createCollisionShape(pb.GEOM_CYLINDER, radius=radius, height=0.2)
+    pos = [palm[0] + forward, palm[1], palm[2] - 0.045 - radius]
     return client.createMultiBody(0, shape, -1, pos, pb.getQuaternionFromEuler((1.5708, 0, 0)))
+
+
+THUMB_JOINTS = ("joint_12.0", "joint_13.0", "joint_14.0", "joint_15.0")
 
 
 def test_allegro_grasps_a_bar_with_synergies_and_releases() -> None:
@@ -148,6 +151,7 @@ def test_allegro_grasps_a_bar_with_synergies_and_releases() -> None:
         hand = s.robot
         empty = s.run("power_grasp")
         assert not empty.succeeded and "without meeting an object" in empty.reason
+        assert empty.data["thumb_closed"] == 1.0  # the thumb went its whole way and met nothing
         assert s.run("release").succeeded
         bar = _bar_under_the_palm(s, 0.02)
         grasp = s.run("power_grasp")
@@ -159,14 +163,36 @@ def test_allegro_grasps_a_bar_with_synergies_and_releases() -> None:
         s.close()
 
 
-def test_allegro_power_grasp_says_when_the_thumb_misses_the_bar() -> None:
+def test_allegro_power_grasp_closes_the_thumb_on_the_bar_where_it_lies() -> None:
+    # 9 mm past the spot the fixed synergy was made for, a thin bar 1 cm past it, a thick one 1 cm short of it:
+    # the fixed synergy's thumb closed beside the first two (its fingers stopped on them)
+    for forward, radius in [(0.029, 0.025), (0.03, 0.020), (0.01, 0.030)]:
+        s = care_session("allegro", seed=0, fast_physics=True, keep_robots=())
+        try:
+            bar = _bar_under_the_palm(s, forward, radius)
+            grasp = s.run("power_grasp")
+            assert grasp.succeeded and grasp.data["grasped"], (forward, radius, grasp.reason)
+            assert set(THUMB_JOINTS) & set(grasp.data["blocked_joints"]), grasp.data
+            assert grasp.data["thumb_closed"] < 1.0  # stopped on the bar, short of the end of its path
+            axis = np.array(s.world.client.getBasePositionAndOrientation(bar)[0])
+            tip = s.robot.observe().ee_poses["thumb_tip"][:3].astype(float)
+            gap = float(np.hypot(tip[0] - axis[0], tip[2] - axis[2])) - radius
+            assert gap < 0.016, (forward, radius, gap)  # its 12 mm tip sphere on the bar
+            assert s.run("release").succeeded
+        finally:
+            s.close()
+
+
+def test_allegro_power_grasp_says_when_the_thumb_cannot_reach_the_bar() -> None:
     s = care_session("allegro", seed=0, fast_physics=True, keep_robots=())
     try:
-        _bar_under_the_palm(s, 0.029)  # 9 mm past the spot the synergy is made for
+        _bar_under_the_palm(s, 0.06)  # 4 cm past the spot: the fingers reach it, the thumb's path ends short of it
         grasp = s.run("power_grasp")
         assert not grasp.succeeded and not grasp.data["grasped"]
         assert "thumb closed without meeting the object" in grasp.reason, grasp.reason
-        assert len(grasp.data["blocked_joints"]) >= 3  # the fingers did close on the bar
+        assert grasp.data["thumb_closed"] == 1.0
+        blocked = grasp.data["blocked_joints"]
+        assert len(blocked) >= 3 and not set(THUMB_JOINTS) & set(blocked), blocked  # the fingers closed on it
     finally:
         s.close()
 

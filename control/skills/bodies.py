@@ -239,10 +239,24 @@ class Reach(HumanoidSkill):
 
 # ----------------------------------------------------------------------------- Allegro
 ALLEGRO_OPEN = np.zeros(16)
-# Joint order joint_0.0 .. joint_15.0: index (0-3), middle (4-7), ring (8-11), thumb (12-15).
+# Joint order joint_0.0 .. joint_15.0: index (0-3), middle (4-7), ring (8-11), thumb (12-15). The power grasp
+# closes its fingers to ALLEGRO_POWER and its thumb along THUMB_PATH until it meets the object.
 ALLEGRO_POWER = np.array([0.0, 1.3, 1.3, 1.3, 0.0, 1.3, 1.3, 1.3, 0.0, 1.3, 1.3, 1.3, 1.396, 0.7, 1.0, 1.0])
 ALLEGRO_PINCH = np.array([0.0, 1.1, 0.9, 0.7, 0.0, -0.1, 0.0, 0.0, 0.0, -0.1, 0.0, 0.0, 1.396, 0.9, 0.5, 0.9])
 STALL_GAP = 0.15  # rad: a finger joint this far short of its synergy target counts as blocked by an object
+THUMB = slice(12, 16)
+# The power grasp's thumb (joints 12-15) after the fingers, turned into opposition (12 at its limit): its path
+# starts swung away from the fingers (13 high), crosses below the palm towards them (13 down to 0) and curls up
+# towards the palm (15 flexing), so it sweeps the space between itself, the fingers and the palm.
+THUMB_PATH = np.array([[1.396, 1.1, 1.1, 0.8], [1.396, 0.0, 1.0, 0.4], [1.396, 0.0, 1.0, 1.0]])
+CONTACT_LAG = 0.1  # rad: a thumb joint this far behind its command is held back, by an object if it stays so
+THUMB_HOLD = 0.4  # s the thumb stays held back before it counts as stopped on the object (free: 0.25 at most)
+
+
+def _smooth(x: float) -> float:
+    """0 -> 1 with zero slope at both ends (smoothstep) of ``x`` clipped to [0, 1]."""
+    s = min(1.0, max(0.0, x))
+    return s * s * (3 - 2 * s)
 
 
 @dataclass
@@ -271,8 +285,7 @@ class SynergySkill(PhasedSkill):
         duration = getattr(self.params, "duration", 1.5)
 
         def fn(o: Observation, t: float) -> tuple[Command, bool]:
-            s = min(1.0, t / duration)
-            s = s * s * (3 - 2 * s)  # smooth start and stop
+            s = _smooth(t / duration)  # smooth start and stop
             return Command(ControlMode.POSITION, start + s * (goal - start)), t >= duration + 0.5
 
         self._goal = goal
@@ -304,15 +317,87 @@ def _grasp_miss(blocked: list[int]) -> str:
 
 @register
 class PowerGrasp(SynergySkill):
-    """Close all fingers and the thumb around an object (whole-hand wrap)."""
+    """Close the fingers around an object, then the opposed thumb until it meets the object (whole-hand wrap).
+
+    Fingers first: in ``duration / 2`` they close along the power synergy and stop where the object blocks
+    them, while the thumb turns into opposition at the start of ``THUMB_PATH``, swung away from them. Then the
+    thumb follows its path in ``duration`` at most as a guarded move: its command waits while a thumb joint
+    lags it by more than ``CONTACT_LAG``, and held back ``THUMB_HOLD`` s on end the thumb has met the object
+    and presses on it there. So the thumb stops on the object wherever it lies between the thumb, the fingers
+    and the palm, instead of closing to fixed joint targets beside it; ``data["thumb_closed"]`` says how far
+    along its path it got (1.0: the whole way, meeting nothing).
+    """
 
     name = "power_grasp"
     Params = GraspParams
-    description = "Allegro power grasp: all fingers and the opposed thumb wrap the object (one synergy)."
+    description = "Allegro power grasp: the fingers wrap the object, then the opposed thumb closes until it meets it."
     effects = ("hand_closed = true",)
     success_doc = "the thumb and at least one finger stopped short of the grasp posture (an object is between them)"
     default_timeout = 10.0
     posture = ALLEGRO_POWER
+
+    def phases(self, obs: Observation, world_state: WorldState) -> list[Phase]:
+        lo, hi = self.spec.position_lower.astype(float), self.spec.position_upper.astype(float)
+        start = obs.joint_positions.astype(float).copy()
+        path = np.clip(THUMB_PATH, lo[THUMB], hi[THUMB])
+        shaped = np.clip(np.concatenate([self.posture[:12], path[0]]), lo, hi)  # fingers closed, thumb wide
+        along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))])
+        duration = getattr(self.params, "duration", 1.5)
+        half = duration / 2
+        self._goal = shaped.copy()  # the fingers' targets; the thumb's are its last command
+        self._thumb_way = np.zeros(4)
+        self.data["thumb_closed"] = 0.0
+
+        def thumb_at(closed: float) -> tuple[np.ndarray, np.ndarray]:
+            """The thumb's command ``closed`` (0..1) of the way along its path, and the way it moves there."""
+            d = closed * along[-1]
+            k = min(int(np.searchsorted(along, d, side="right")) - 1, len(path) - 2)
+            u = _smooth((d - along[k]) / (along[k + 1] - along[k]))  # each stretch starts and stops smoothly
+            step = path[k + 1] - path[k]
+            # a joint that does not move on this stretch closes away from the open hand
+            return path[k] + u * step, np.where(step != 0, np.sign(step), np.sign(path[k] - ALLEGRO_OPEN[THUMB]))
+
+        def close_fingers(o: Observation, t: float) -> tuple[Command, bool]:
+            # done once the thumb has come to rest at the start of its path, or stuck short of it 0.5 s
+            off = np.abs(shaped[THUMB] - o.joint_positions[THUMB])
+            there = np.max(off) < CONTACT_LAG / 2 and np.max(np.abs(o.joint_velocities[THUMB])) < 0.2
+            done = t >= half + 0.2 and (there or t >= half + 0.5)
+            return Command(ControlMode.POSITION, start + _smooth(t / half) * (shaped - start)), done
+
+        def close_thumb(o: Observation, w: WorldState) -> FunctionController:
+            # A guarded move: the command waits while a thumb joint lags it by more than CONTACT_LAG in the way
+            # it moves (free, it catches up at once; at the shortest duration within 0.25 s); held back
+            # THUMB_HOLD s on end, the thumb has met the object and presses on it there.
+            state = {"closed": 0.0, "t": 0.0, "held": 0.0}  # fraction of the path, time, time held back
+
+            def fn(o: Observation, t: float) -> tuple[Command, bool]:
+                dt, state["t"] = t - state["t"], t
+                cmd, way = thumb_at(state["closed"])
+                if np.max((cmd - o.joint_positions[THUMB]) * way) > CONTACT_LAG:
+                    state["held"] += dt
+                else:
+                    state["held"] = 0.0
+                    state["closed"] = min(1.0, state["closed"] + dt / duration)
+                    cmd, way = thumb_at(state["closed"])
+                self._goal[THUMB], self._thumb_way = cmd, way
+                self.data["thumb_closed"] = round(state["closed"], 3)
+                done = state["held"] >= THUMB_HOLD or (state["closed"] >= 1.0 and t >= duration + 0.5)
+                return Command(ControlMode.POSITION, self._goal.copy()), done
+
+            return FunctionController(fn, timeout=2 * duration + 3.0)
+
+        return [
+            Phase("close the fingers", lambda o, w: FunctionController(close_fingers, timeout=half + 3.0)),
+            Phase("close the thumb until it meets the object", close_thumb),
+        ]
+
+    def _blocked(self, obs: Observation) -> list[int]:
+        q = obs.joint_positions.astype(float)
+        fingers = [i for i in range(12) if abs(self._goal[i] - q[i]) > STALL_GAP and abs(self._goal[i]) > 0.3]
+        if self.data.get("thumb_closed", 1.0) >= 1.0:  # the thumb went its whole way: it met nothing
+            return fingers
+        lag = (self._goal[THUMB] - q[THUMB]) * self._thumb_way  # the thumb still held back where it stopped
+        return fingers + [12 + k for k in range(4) if lag[k] > CONTACT_LAG / 2]
 
 
 @register
