@@ -3,9 +3,11 @@
 G1 skills drive :class:`~tianji.control.controllers.WholeBodyPoseController`: the legs hold
 the standing stance every tick while the upper body plays keyframes or an IK reach. Their
 success checks read the observation: the pelvis still up (standing), hands where they
-should be. Allegro grasps move all 16 joints along a *synergy*: one scalar from the open
+should be. Allegro grasps move the joints along a *synergy*: one scalar from the open
 hand to a grasp posture (``q = open + s * (grasp - open)``), the low-dimensional way
 dexterous hands are commanded; a grasp is detected when fingers stop short of the posture.
+The power grasp closes its fingers that way, then its thumb along a path as a guarded move
+that stops where the thumb meets the object (:class:`PowerGrasp`).
 """
 
 from __future__ import annotations
