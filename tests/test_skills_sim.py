@@ -25,6 +25,10 @@ def test_navigation_look_at_and_approach_person() -> None:
         assert nav.data["position_error"] < 0.1
         look = s.run("look_at", target="cup")
         assert look.succeeded and look.data["angle_error"] < 0.06, look.reason
+        behind = s.run("look_at", target="room_center")  # behind the robot's right shoulder: past the pan limit
+        assert not behind.succeeded and behind.data["angle_error"] > 0.2
+        assert "beyond the head's reach from where the robot stands" in behind.reason, behind.reason
+        assert "limit of head_1_joint" in behind.reason
         near = s.run("approach_person", person="patient")
         assert near.succeeded, near.reason
         assert near.data["person_distance"] < 1.2

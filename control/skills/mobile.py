@@ -49,6 +49,13 @@ APPROACH_RADII = (0.7, 0.8, 0.9, 1.0, 1.1)  # m from the chest, nearest first
 FAR_RADII = (1.2, 1.3, 1.4, 1.5)  # m, only when what the hand holds out would otherwise reach the person
 
 
+def _at_limit(spec: RobotSpec, obs: Observation, joint: str, margin: float = 0.02) -> bool:
+    """Whether ``joint`` stands within ``margin`` rad of either of its position limits."""
+    i = spec.index(joint)
+    q = float(obs.joint_positions[i])
+    return q <= float(spec.position_lower[i]) + margin or q >= float(spec.position_upper[i]) - margin
+
+
 def has_pan_tilt(spec: RobotSpec) -> bool:
     """Whether the robot has TIAGo's pan/tilt head (the G1 has none), so the head camera can be pointed."""
     return PAN in spec.joint_names and TILT in spec.joint_names
@@ -370,8 +377,13 @@ class LookAt(PhasedSkill):
         angle = _axis_angle(obs, point)
         self.data["angle_error"] = angle
         if angle > LOOK_TOLERANCE:
-            return (
-                False,
-                f"the camera points {angle:.2f} rad away from '{self.params.target}' (out of the head's range?)",
-            )
+            limits = [joint for joint in (PAN, TILT) if _at_limit(self.spec, obs, joint)]
+            if limits:
+                return False, (
+                    f"'{self.params.target}' is beyond the head's reach from where the robot stands: turned to the"
+                    f" limit{'s' if len(limits) > 1 else ''} of {' and '.join(limits)}, the camera still points"
+                    f" {angle:.2f} rad away from it"
+                )
+            target = self.params.target
+            return False, f"the camera points {angle:.2f} rad away from '{target}' (it did not settle there)"
         return True, f"looking at '{self.params.target}' ({angle:.3f} rad off axis)"
