@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 
 from tianji.bridge.client import RemoteRobot
-from tianji.bridge.protocol import BridgeConnectionError
-from tianji.bridge.session import free_port_pair
+from tianji.bridge.spawn import served_in_subprocess
 from tianji.control import (
     Command,
     ControlLoop,
@@ -38,50 +37,13 @@ GOAL = {"arm_1_joint": 1.0, "arm_2_joint": -0.6, "arm_4_joint": 1.2, "torso_lift
 def served(
     driver: str, rate: float = RATE, watchdog: float = WATCHDOG, controller_timeout: float = 1.0
 ) -> Iterator[str]:
-    """``tianji bridge serve --robot DRIVER`` in a subprocess; yields its endpoint once it answers.
+    """``tianji bridge serve --robot DRIVER`` in a subprocess (stopping itself after 240 s); yields its endpoint.
 
     The CLI tests give the controller 5 s before its session is dropped (the watchdog still stops the robot
     after 100 ms of silence): on a loaded 2-core machine a client process can stall for a second."""
-    port = free_port_pair()
-    endpoint = f"tcp://127.0.0.1:{port}"
-    cmd = [
-        sys.executable,
-        "-c",
-        "from tianji.cli_bridge import bridge_app; bridge_app()",
-        "serve",
-        "--robot",
-        driver,
-        "--rate",
-        str(rate),
-        "--bind",
-        endpoint,
-        "--watchdog",
-        str(watchdog),
-        "--duration",
-        "240",
-        "--controller-timeout",
-        str(controller_timeout),
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60.0
-        while True:  # bounded: wait until it answers a hello
-            if proc.poll() is not None:
-                raise RuntimeError(f"bridge server exited: {proc.stdout.read() if proc.stdout else ''}")
-            try:
-                RemoteRobot(endpoint, role="observer", timeout=0.5).close()
-                break
-            except BridgeConnectionError:
-                if time.monotonic() > deadline:
-                    raise
+    options = ["--rate", str(rate), "--watchdog", str(watchdog), "--duration", "240"]
+    with served_in_subprocess(driver, *options, "--controller-timeout", str(controller_timeout)) as endpoint:
         yield endpoint
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @pytest.fixture

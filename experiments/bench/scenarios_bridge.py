@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,37 +29,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "experiments" / "results" / "scenarios_bridge.md"
 CLI = [sys.executable, "-c", "from tianji.cli import main; main()"]
-
-
-@contextmanager
-def served(scenario: str, seed: int) -> Any:
-    """``tianji bridge serve --robot scenario:NAME?seed=S`` in a subprocess; yields its endpoint once it answers."""
-    from tianji.bridge.client import RemoteRobot
-    from tianji.bridge.protocol import BridgeConnectionError
-    from tianji.bridge.session import free_port_pair
-
-    endpoint = f"tcp://127.0.0.1:{free_port_pair()}"
-    cmd = [*CLI, "bridge", "serve", "--robot", f"scenario:{scenario}?seed={seed}", "--bind", endpoint]
-    proc = subprocess.Popen([*cmd, "--controller-timeout", "5"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120.0
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the bridge server exited: {proc.stdout.read().decode() if proc.stdout else ''}")
-            try:
-                RemoteRobot(endpoint, role="observer", timeout=0.5).close()
-                break
-            except BridgeConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def in_process(scenario: str, seed: int) -> dict[str, Any]:
@@ -74,7 +42,10 @@ def in_process(scenario: str, seed: int) -> dict[str, Any]:
 
 def through_bridge(scenario: str, seed: int) -> dict[str, Any]:
     """One run of ``tianji demo`` against the served scenario; the figures read from its report."""
-    with tempfile.TemporaryDirectory() as out, served(scenario, seed) as endpoint:
+    from tianji.bridge.spawn import served_in_subprocess
+
+    driver = f"scenario:{scenario}?seed={seed}"
+    with tempfile.TemporaryDirectory() as out, served_in_subprocess(driver, "--controller-timeout", "5") as endpoint:
         started = time.perf_counter()
         run = subprocess.run(
             [*CLI, "demo", scenario, "--seed", str(seed), "--robot", endpoint, "--out", out],
