@@ -229,6 +229,23 @@ def test_cup_tipped_to_the_mouth_of_the_lying_patient() -> None:
         s.close()
 
 
+def test_cup_to_the_mouth_from_the_scene_bedside_place() -> None:
+    """From the scene's bedside place the mouth (seed 7) is 1.12 m away, and no base pose within 1 m of the robot
+    reached it with the tipped cup (no base pose ... reaches): the base goes to the free spot nearest the mouth that
+    a straight move reaches, between the bed and the bedside table, and the cup is tipped farther if it must."""
+    s = care_session(seed=7, randomize=True, fast_physics=True)
+    try:
+        s.start_at("bedside")
+        s.give("cup")
+        drink = s.run("bring_to_mouth", object="cup", person="patient")
+        assert drink.succeeded, drink.reason
+        assert drink.data["base_moved"] and drink.data["mouth_distance"] <= 0.05
+        assert drink.data.get("max_force", 0.0) < 10.0 and s.safe.interventions["person_force"] == 0
+        assert s.assist.held == "cup"
+    finally:
+        s.close()
+
+
 def test_wipe_forearm_with_a_light_touch() -> None:
     s = care_session(seed=0, randomize=True, fast_physics=True)
     try:

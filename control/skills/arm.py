@@ -24,6 +24,7 @@ from tianji.control.transforms import pose_error, pose_to_matrix, wrap_angle
 
 GRASP_FRAME = "hand_grasping_frame"
 REVERSE_WITHIN = 0.6  # m: a repositioning goal this close behind the base is reached in reverse
+STOP_MARGIN = 0.03  # m: a repositioning move stops this short of the first obstacle in its way (BaseController)
 ROBOT_RADIUS = 0.27  # m, TIAGo's base footprint (0.54 m across)
 BASE_CLEARANCE = 0.33  # m, free radius required around a chosen base position
 PERSON_HALF_WIDTH = 0.30  # m from a person's centre to the outside of the upper arm hanging beside them
@@ -438,6 +439,9 @@ def choose_base(
     max_move: float = 1.0,
     clearance: float = BASE_CLEARANCE,
     limit_margin: float = 0.0,
+    tries: int = 12,
+    nearest_target: bool = False,
+    drive_slack: float | None = None,
 ) -> Reach:
     """Where to stand so that every gripper pose in ``poses`` is reachable; raises PhaseError when nowhere works.
 
@@ -448,6 +452,12 @@ def choose_base(
     orientation depends on where the robot stands (None: no plan from that base). With ``limit_margin``
     (rad), postures that bring an arm joint closer than that to its limit do not count as reaching
     (a pose reached only at a limit is at the edge of the workspace: moves there stall or swing wide).
+    ``tries`` candidates are tried at most; with ``nearest_target`` those nearest ``target`` first (for a
+    motion at the edge of the arm's reach) instead of those nearest the robot. With ``drive_slack`` (m), a
+    candidate counts only if :func:`base_move` can drive to it in a straight line (turned towards it, or
+    reversing when it lies behind within :data:`REVERSE_WITHIN`) without stopping more than that short of
+    it: the move's obstacle check sweeps the base's width ahead, so a goal beside furniture can stop it
+    early (seen: 0.13 m short, with the bed's edge across one front corner).
     """
     q0 = obs.joint_positions.astype(float)
     current = base_xy_yaw(obs)
@@ -478,9 +488,13 @@ def choose_base(
                 continue
             if blocked is not None and occupancy is not None and not is_free(blocked, occupancy, base[:2]):
                 continue
-            candidates.append((move + 0.2 * abs(turn), base))
+            driven = drive_slack is None or occupancy is None or _drivable(occupancy, current, base, drive_slack)
+            if not driven:
+                continue
+            cost = math.hypot(base[0] - tx, base[1] - ty) if nearest_target else move
+            candidates.append((cost + 0.2 * abs(turn), base))
     candidates.sort(key=lambda item: item[0])
-    for _, base in candidates[:12]:
+    for _, base in candidates[:tries]:
         found = attempt(base)
         if found is not None:
             return Reach(base, found[1], True, found[0])
@@ -488,6 +502,21 @@ def choose_base(
         f"no base pose within {max_move:.1f} m of the robot reaches ({tx:.2f}, {ty:.2f}) with the gripper"
         " (free of obstacles, inside the arm's reach); navigate closer first"
     )
+
+
+def _drivable(occupancy: OccupancyMap, start: np.ndarray, goal: np.ndarray, slack: float) -> bool:
+    """Whether :func:`base_move` drives from ``start`` to ``goal`` ((x, y, yaw)) on a straight line, stopping at most
+    ``slack`` m short: the free distance its obstacle check sees along the way, less its stop margin."""
+    dx, dy = float(goal[0] - start[0]), float(goal[1] - start[1])
+    distance = math.hypot(dx, dy)
+    if distance < 0.03:
+        return True
+    heading = math.atan2(dy, dx)
+    if abs(wrap_angle(heading - float(start[2]))) > math.pi / 2 and distance <= REVERSE_WITHIN:
+        heading = wrap_angle(heading + math.pi)  # reversing: the map is checked behind
+    x, y = float(start[0]), float(start[1])
+    free = occupancy.free_distance(x, y, heading, ROBOT_RADIUS, ROBOT_RADIUS, distance + 0.1)
+    return free - STOP_MARGIN >= distance - slack
 
 
 def base_move(
@@ -506,7 +535,7 @@ def base_move(
         max_angular=0.6,
         position_tolerance=0.03,
         yaw_tolerance=0.03,
-        stop_margin=0.03,
+        stop_margin=STOP_MARGIN,
         timeout=timeout,
         reverse_within=REVERSE_WITHIN,  # backs away instead of turning round with the arm out
     )

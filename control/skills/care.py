@@ -18,7 +18,7 @@ import numpy as np
 from tianji.control.controllers import GripperController, HoldController, SequenceController
 from tianji.control.controllers.base import Controller
 from tianji.control.robot import Observation
-from tianji.control.skills.arm import ContactSlide, StopOnContact, pose7
+from tianji.control.skills.arm import ContactSlide, PosePlanner, StopOnContact, base_move, choose_base, pose7
 from tianji.control.skills.base import Phase, PhaseError
 from tianji.control.skills.geometry import (
     base_xy_yaw,
@@ -44,9 +44,14 @@ APPROACH_SPEED = 0.03  # m/s, the last move to the mouth
 APPROACH_FRACTIONS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.7)  # of the spoon's last move: it stops at the farthest reached
 CUP_BACKOFF = 0.10  # m: the cup's pre-mouth pose is this far back along its body (up, towards the robot)
 TILT_STEPS = (0.0, 0.3, -0.3)  # rad added to the cup's planned tilt (candidates)
+# rad added when none of TILT_STEPS works: the cup nearer upside down over the mouth (~170-180 deg for a lying
+# person). The fingers, across the cup's axis, then point level away from the robot instead of ~35 deg up, so the
+# forearm is level too and the arm reaches 2-4 cm farther (at ~145 deg the torso bottoms out first)
+FAR_TILT_STEPS = (0.45, 0.6)
 CUP_SPINS = 8  # spins about the cup's axis (where the hand sits around it) considered
 LIP_SHIFTS = (0.0, 0.7)  # the lip point's side of the mouth: along the face's normal, or leaning towards the robot
-CUP_TRIES = 6  # candidates tried with IK, best first
+CUP_TRIES = 6  # candidates tried with IK, best first (of TILT_STEPS, then of FAR_TILT_STEPS)
+REACH_SPARE = 0.03  # m: a base pose is first chosen where the arm reaches this much past the cup's pose at the mouth
 HAND_CLEARANCE = 0.045  # m, hand and wrist link origins from the person model (their surfaces are ~2 cm nearer)
 PERSON_RADIUS = 0.10  # m, of the capsule from the chest to the head centre that models a lying person's upper body
 LIMIT_MARGIN = 0.03  # rad (m for the torso) the planned postures keep from every joint limit
@@ -60,6 +65,11 @@ SWING_CLEARANCE = 0.06  # m, for the cup's axis points (at 0 a swing in seed 3 p
 FACE_ZONE = 0.20  # m: within this of the mouth (horizontally) the pre-mouth pose's own clearance check applies
 # (forward, lateral) offsets of the mouth from the base: a lying person's mouth is ~0.4 m into the bed
 MOUTH_OFFSETS = tuple((f, lat) for f in (0.8, 0.85, 0.9, 0.95, 1.0) for lat in (0.0, -0.15, 0.15, -0.3, 0.3))
+# the tipped cup's: denser, tried nearest the mouth first (its postures are at the edge of the arm's reach, ~1.02 m
+# from the base; the free floor by the bed's head end, between the bed and the bedside table, is ~10 x 15 cm)
+CUP_OFFSETS = tuple((0.8 + 0.025 * i, 0.025 * j) for i in range(10) for j in range(-16, 17))
+CUP_BASE_TRIES = 24  # base poses tried at most (each a cup plan: IK for up to 2 x CUP_TRIES candidates)
+BASE_SLACK = 0.12  # m: a repositioning move blocked this close to its goal turns there instead (and replans)
 SEGMENTS = {  # body part -> (start, end) body-part names: the stroke of a wipe
     "left_forearm": ("left_forearm", "left_hand"),
     "right_forearm": ("right_forearm", "right_hand"),
@@ -223,7 +233,15 @@ class BringToMouth(ArmSkill):
             return None
         return tuple(path[:-1]), path[-1]
 
-    def _cup_plan(self, obs: Observation, ws: WorldState, base: np.ndarray, swing: bool = False) -> CupPlan | None:
+    def _cup_plan(
+        self,
+        obs: Observation,
+        ws: WorldState,
+        base: np.ndarray,
+        swing: bool = False,
+        spare: float = 0.0,
+        far: bool = True,
+    ) -> CupPlan | None:
         """Poses and arm configurations that tip the held cup rim first to the mouth from ``base``; None if none works.
 
         An upright cup cannot reach a lying person's mouth: its body, below the rim, would be
@@ -235,7 +253,12 @@ class BringToMouth(ArmSkill):
         whose hand stays :data:`HAND_CLEARANCE` off a coarse model of the head and chest are
         tried, the forearm pointing best at the robot's shoulder first, until IK reaches both
         the pose and the one :data:`CUP_BACKOFF` back along the cup's body, in one posture and
-        away from the joint limits (a Cartesian move next to a limit stalls and shakes).
+        away from the joint limits (a Cartesian move next to a limit stalls and shakes). The tilts
+        of :data:`TILT_STEPS` are tried first, those of :data:`FAR_TILT_STEPS` (nearer upside
+        down, reaching farther) only when none of them works (and ``far``). With ``spare`` (m),
+        the pose at the mouth moved that much farther from the base must be reachable too (in
+        the same posture): a plan with that margin survives the base stopping a little short and
+        the mouth drifting.
         """
         model = object_model(self.params.object)
         person = ws.person(self.params.person)
@@ -258,46 +281,60 @@ class BringToMouth(ArmSkill):
         up = np.array([0.0, 0.0, 1.0])
         shoulder = np.array([base[0], base[1], SHOULDER_HEIGHT])
         face_elevation = math.asin(float(np.clip(normal[2], 0.0, 1.0)))
-        candidates = []
-        for shift in LIP_SHIFTS:
-            side = normal + shift * away
-            lip_goal = mouth + CUP_STANDOFF * side / np.linalg.norm(side)
-            for extra in TILT_STEPS:
-                tilt = model.tilt + face_elevation + extra
-                axis = math.cos(tilt) * up + math.sin(tilt) * t  # the cup's bottom-to-rim direction
-                turned = rotation_between(obj[:3, 2], axis) @ obj[:3, :3]
-                for spin in np.linspace(-math.pi, math.pi, CUP_SPINS, endpoint=False):
-                    goal = np.eye(4)
-                    goal[:3, :3] = rotation_exp(axis * spin) @ turned
-                    goal[:3, 3] = lip_goal - goal[:3, :3] @ lip
-                    g = goal @ np.linalg.inv(obj_in_grip)
-                    points = g[:3, :3] @ hand.T + g[:3, 3:4]
-                    if _body_clearance(points.T, head, chest) < HAND_CLEARANCE:
-                        continue
-                    to_shoulder = (shoulder - g[:3, 3]) / max(np.linalg.norm(shoulder - g[:3, 3]), 1e-6)
-                    candidates.append((float(-g[:3, 0] @ to_shoulder), g, axis))  # the forearm leaves along -x
-        candidates.sort(key=lambda item: -item[0])
+
+        def candidates(extras: tuple[float, ...]) -> list[tuple[float, np.ndarray, np.ndarray]]:
+            found = []
+            for shift in LIP_SHIFTS:
+                side = normal + shift * away
+                lip_goal = mouth + CUP_STANDOFF * side / np.linalg.norm(side)
+                for extra in extras:
+                    tilt = model.tilt + face_elevation + extra
+                    axis = math.cos(tilt) * up + math.sin(tilt) * t  # the cup's bottom-to-rim direction
+                    turned = rotation_between(obj[:3, 2], axis) @ obj[:3, :3]
+                    for spin in np.linspace(-math.pi, math.pi, CUP_SPINS, endpoint=False):
+                        goal = np.eye(4)
+                        goal[:3, :3] = rotation_exp(axis * spin) @ turned
+                        goal[:3, 3] = lip_goal - goal[:3, :3] @ lip
+                        g = goal @ np.linalg.inv(obj_in_grip)
+                        points = g[:3, :3] @ hand.T + g[:3, 3:4]
+                        if _body_clearance(points.T, head, chest) < HAND_CLEARANCE:
+                            continue
+                        to_shoulder = (shoulder - g[:3, 3]) / max(np.linalg.norm(shoulder - g[:3, 3]), 1e-6)
+                        found.append((float(-g[:3, 0] @ to_shoulder), g, axis))  # the forearm leaves along -x
+            found.sort(key=lambda item: -item[0])
+            return found
+
         self._rejected: Counter[str] = Counter()  # why candidates failed: said when none works
-        for _, g, axis in candidates[:CUP_TRIES]:
-            pre = g.copy()
-            pre[:3, 3] -= CUP_BACKOFF * axis
-            q_pre = arm.ik(matrix_to_pose(pre), q0, base)
-            q_at = None if q_pre is None else arm.ik(matrix_to_pose(g), q_pre, base, local=True)
-            if q_pre is None or q_at is None or arm.joint_jump(q_pre, q_at) > MAX_JUMP:
-                self._rejected["out of reach"] += 1
-                continue
-            if min(arm.limit_margin(q_pre), arm.limit_margin(q_at)) < LIMIT_MARGIN:
-                self._rejected["at a joint limit"] += 1
-                continue
-            via: tuple[np.ndarray, ...] = ()
-            if swing:  # the swing from the current posture (planned from where the arm is, once unfolded)
-                found = self._swing(q0, matrix_to_pose(pre), q_pre, q_at, base, obj_in_grip, ws)
-                if found is None:
-                    self._rejected["the swing would pass low over her"] += 1
+        any_candidate = False
+        for extras in (TILT_STEPS, FAR_TILT_STEPS) if far else (TILT_STEPS,):
+            tier = candidates(extras)
+            any_candidate = any_candidate or bool(tier)
+            for _, g, axis in tier[:CUP_TRIES]:
+                pre = g.copy()
+                pre[:3, 3] -= CUP_BACKOFF * axis
+                q_pre = arm.ik(matrix_to_pose(pre), q0, base)
+                q_at = None if q_pre is None else arm.ik(matrix_to_pose(g), q_pre, base, local=True)
+                if q_pre is None or q_at is None or arm.joint_jump(q_pre, q_at) > MAX_JUMP:
+                    self._rejected["out of reach"] += 1
                     continue
-                via, q_pre = found
-            return CupPlan(matrix_to_pose(pre), matrix_to_pose(g), q_pre, q_at, mouth, via)
-        if not candidates:
+                if min(arm.limit_margin(q_pre), arm.limit_margin(q_at)) < LIMIT_MARGIN:
+                    self._rejected["at a joint limit"] += 1
+                    continue
+                if spare > 0.0:
+                    farther = g.copy()
+                    farther[:3, 3] += spare * t
+                    if arm.ik(matrix_to_pose(farther), q_at, base, local=True) is None:
+                        self._rejected["at the edge of the reach"] += 1
+                        continue
+                via: tuple[np.ndarray, ...] = ()
+                if swing:  # the swing from the current posture (planned from where the arm is, once unfolded)
+                    found = self._swing(q0, matrix_to_pose(pre), q_pre, q_at, base, obj_in_grip, ws)
+                    if found is None:
+                        self._rejected["the swing would pass low over her"] += 1
+                        continue
+                    via, q_pre = found
+                return CupPlan(matrix_to_pose(pre), matrix_to_pose(g), q_pre, q_at, mouth, via)
+        if not any_candidate:
             self._rejected["the hand too close to her head"] += 1
         return None
 
@@ -361,16 +398,34 @@ class BringToMouth(ArmSkill):
         self._plan: CupPlan | None = None
         self._guard: StopOnContact | None = None
 
-        def planner(o: Observation, w: WorldState) -> object:
-            if not tipped:
-                return list(self._poses(o, w))
+        def reposition_cup(o: Observation, w: WorldState) -> Controller | None:
+            """Where to stand for the tipped cup, searched nearest the mouth first (not nearest the robot).
+
+            Searched in turn, until a base pose works: with the planned tilts (:data:`TILT_STEPS`) and
+            :data:`REACH_SPARE`; with the far tilts too; with neither the spare. Only base poses a straight
+            repositioning move reaches count.
+            """
             self._planned_mouth = np.asarray(w.person(self.params.person).mouth, dtype=float)
 
-            def at_base(base: np.ndarray) -> list[np.ndarray] | None:
-                plan = self._cup_plan(o, w, base)
-                return None if plan is None else [plan.pre, plan.at]
+            def planner(spare: float, far: bool) -> PosePlanner:
+                def at_base(base: np.ndarray) -> list[np.ndarray] | None:
+                    plan = self._cup_plan(o, w, base, spare=spare, far=far)
+                    return None if plan is None else [plan.pre, plan.at]
 
-            return at_base
+                return at_base
+
+            occupancy = self.context.occupancy
+            options = dict(offsets=CUP_OFFSETS, clearance=0.29, tries=CUP_BASE_TRIES, nearest_target=True)
+            for k, (spare, far) in enumerate(((REACH_SPARE, False), (REACH_SPARE, True), (0.0, True))):
+                try:
+                    reach = choose_base(arm, o, mouth, planner(spare, far), occupancy, drive_slack=0.02, **options)
+                    break
+                except PhaseError:
+                    if k == 2:
+                        raise
+            self._reach = reach
+            self.data["base_moved"] = reach.moved
+            return base_move(reach.base, occupancy, slack=BASE_SLACK) if reach.moved else None
 
         def cup_plan() -> CupPlan:
             if self._plan is None:
@@ -385,6 +440,9 @@ class BringToMouth(ArmSkill):
                 return arm.line(self._poses(o, w)[0], speed=0.1, tolerance=0.02, settle=3.0)
             self._plan = self._cup_plan(o, w, base_xy_yaw(o), swing=True) or self._replan(o, w)
             plan = cup_plan()
+            grip = pose_to_matrix(o.ee_poses["gripper"].astype(float))
+            axis = (pose_to_matrix(plan.at) @ np.linalg.inv(grip) @ object_pose(w, self.params.object))[:3, 2]
+            self.data["cup_tilt"] = math.degrees(math.acos(float(np.clip(axis[2], -1.0, 1.0))))  # from upright
             moves = [arm.move_joints(q, timeout=25.0) for q in (*plan.via, plan.q_pre)]
             return moves[0] if len(moves) == 1 else SequenceController(moves)
 
@@ -429,7 +487,11 @@ class BringToMouth(ArmSkill):
             return arm.move_joints(self._q_pre, duration=2.0, timeout=15.0)
 
         return [
-            self._reposition(mouth, planner, offsets=MOUTH_OFFSETS, clearance=0.29, slack=0.12),
+            Phase("reposition base", reposition_cup)
+            if tipped
+            else self._reposition(
+                mouth, lambda o, w: list(self._poses(o, w)), offsets=MOUTH_OFFSETS, clearance=0.29, slack=BASE_SLACK
+            ),
             Phase("unfold arm", lambda o, w: arm.unfold(o)),
             Phase("to pre-mouth", to_pre),
             Phase("approach the mouth", approach, self._monitor),
