@@ -1,16 +1,22 @@
 """RemoteRobot: the controller side of the bridge, a drop-in :class:`~tianji.control.Robot`.
 
-``RemoteRobot("tcp://host:5555")`` says hello (protocol version check, robot spec), receives
-the state stream in a background thread, sends commands and waits for their acknowledgement
-(so bad commands raise the same exceptions as ``SimRobot``: ``InvalidCommandError``,
-``UnknownJointError``, and ``SafetyStopError`` while the e-stop is latched), sends heartbeats
-so the robot's watchdog stays calm, and reconnects with exponential backoff when the server
-stops answering. ``latency()`` gives round-trip statistics.
+``RemoteRobot("tcp://host:5555")`` says hello (protocol version check, robot spec), sends
+commands and waits for their acknowledgement (so bad commands raise the same exceptions as
+``SimRobot``: ``InvalidCommandError``, ``UnknownJointError``, and ``SafetyStopError`` while the
+e-stop is latched), sends heartbeats so the robot's watchdog stays calm, and reconnects with
+exponential backoff when the server stops answering. ``latency()`` gives round-trip statistics.
+
+Threads: a request is sent by the calling thread, which then sleeps in the receive itself, so
+the reply wakes exactly that thread. The state stream is read by the thread that asks for a
+state (``observe()``, ``state()``, ``wait_for_state()``) and by a background thread every 10 ms
+at most (heartbeats, events, counters), never by a thread woken for each state: at 1 kHz that
+would put a thread hand-off beside every command's round trip.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -88,9 +94,13 @@ class RemoteRobot(Robot):
         self._seq = 0
         self._session: int | None = None
         self._spec: RobotSpec | None = None
-        self._state: dict[str, Any] | None = None
-        self._state_local_time = 0.0
-        self._state_cond = threading.Condition()
+        # The state stream is read by whichever thread needs it (observe(), state(), wait_for_state()),
+        # in that thread, and by the I/O thread every `_io_period` s: no thread is woken per
+        # published state (1 kHz), so a command's reply never waits behind one. _sub_lock guards
+        # the SUB socket; the newest state is one tuple (state, local time read), swapped atomically.
+        self._sub_lock = threading.Lock()
+        self._latest: tuple[dict[str, Any] | None, float] = (None, 0.0)
+        self._io_period = min(heartbeat / 2.0, 0.01)
         self._last_request = 0.0
         self._rtts: deque[float] = deque(maxlen=10000)
         self._offset: tuple[float, float] | None = None  # (rtt, server - client clock) of the best sample
@@ -102,6 +112,7 @@ class RemoteRobot(Robot):
         self._stop = threading.Event()
         self.welcome: dict[str, Any] = {}
         self.dealer: zmq.Socket | None = None
+        self._rcvtimeo = -1
         self.sub: zmq.Socket | None = None
         try:
             self._connect()
@@ -127,8 +138,8 @@ class RemoteRobot(Robot):
     def observe(self, cameras: Sequence[str] = ()) -> Observation:
         """The latest state (never older than ``state_timeout``); cameras are fetched with a request."""
         self._check_open()
-        with self._state_cond:
-            state, received = self._state, self._state_local_time
+        self._read_states()
+        state, received = self._latest
         age = time.monotonic() - received
         if state is None or age > self.state_timeout:
             raise BridgeConnectionError(
@@ -145,7 +156,8 @@ class RemoteRobot(Robot):
         self._check_open()
         self._need_controller("command")
         fields = protocol.command_to_wire(cmd, self.spec)
-        self._request("command", session=self._session, **fields)
+        fields["session"] = self._session
+        self._call("command", self.timeout, fields)
 
     def stop(self) -> None:
         """Safe hold on the robot side (hold joint positions, stop the base)."""
@@ -168,7 +180,13 @@ class RemoteRobot(Robot):
         io = getattr(self, "_io", None)
         if io is not None and io is not threading.current_thread():
             io.join(timeout=2.0)
-        self.ctx.destroy(linger=0)
+        # a thread in wait_for_state() polls the SUB holding _sub_lock (50 ms at a time): let it go first
+        held = self._sub_lock.acquire(timeout=1.0)
+        try:
+            self.ctx.destroy(linger=0)
+        finally:
+            if held:
+                self._sub_lock.release()
         if self.recorder:
             self.recorder.close()
 
@@ -214,21 +232,39 @@ class RemoteRobot(Robot):
 
     def state(self) -> dict[str, Any] | None:
         """The latest raw state message (fields ``tick``, ``cmd_seq``, ``stopped``, ``estop``, ``controller``...)."""
-        with self._state_cond:
-            return self._state
+        self._read_states()
+        return self._latest[0]
 
     def wait_for_state(self, after_seq: int | None = None, timeout: float = 1.0) -> dict[str, Any]:
         """Block until a state newer than ``after_seq`` (any state when None) arrives; returns it."""
         deadline = time.monotonic() + timeout
-        with self._state_cond:
-            while self._state is None or (after_seq is not None and self._state["seq"] <= after_seq):
-                left = deadline - time.monotonic()
-                if left <= 0 or self._closed:
-                    raise BridgeConnectionError(
-                        f"no state from {self.endpoint} within {timeout:g} s; is the server running at that address?"
-                    )
-                self._state_cond.wait(left)
-            return self._state
+        self._read_states()
+        while True:
+            state = self._latest[0]
+            if state is not None and (after_seq is None or state["seq"] > after_seq):
+                return state
+            left = deadline - time.monotonic()
+            if left <= 0 or self._closed:
+                raise BridgeConnectionError(
+                    f"no state from {self.endpoint} within {timeout:g} s; is the server running at that address?"
+                )
+            # wait on the socket itself (in slices, so a reconnect may replace it); while this thread
+            # holds it, it keeps the newest state current for the other threads
+            if not self._sub_lock.acquire(timeout=left):
+                continue
+            try:
+                self._drain_sub()
+                state = self._latest[0]
+                if state is None or (after_seq is not None and state["seq"] <= after_seq):
+                    sub = self.sub
+                    wait_ms = max(1, min(50, math.ceil((deadline - time.monotonic()) * 1000)))
+                    if sub is not None and not self._closed and sub.poll(wait_ms):
+                        self._drain_sub()
+            except zmq.ZMQError:
+                if not self._closed:
+                    raise
+            finally:
+                self._sub_lock.release()
 
     @property
     def clock_offset(self) -> float | None:
@@ -242,9 +278,9 @@ class RemoteRobot(Robot):
         if rtts.size:
             p50, p99 = np.percentile(rtts, [50, 99])
             out.update(p50_ms=float(p50), p99_ms=float(p99), max_ms=float(rtts.max()), mean_ms=float(rtts.mean()))
-        with self._state_cond:
-            if self._state is not None:
-                out["state_age_ms"] = (time.monotonic() - self._state_local_time) * 1000.0
+        state, received = self._latest
+        if state is not None:
+            out["state_age_ms"] = (time.monotonic() - received) * 1000.0
         out["dropped_states"] = float(self.counters["dropped_states"])
         out["clock_offset_ms"] = float("nan") if self._offset is None else self._offset[1] * 1000.0
         return out
@@ -260,6 +296,7 @@ class RemoteRobot(Robot):
 
     def _open_sockets(self) -> None:
         self.dealer = self.ctx.socket(zmq.DEALER)
+        self._rcvtimeo = -1  # the socket's RCVTIMEO (ms), set by _exchange
         self.dealer.linger = 0
         self.dealer.routing_id = b"tj-" + os.urandom(8)
         self.dealer.sndhwm = 100
@@ -291,19 +328,24 @@ class RemoteRobot(Robot):
             self.welcome = welcome
             self._spec = protocol.spec_from_wire(welcome["robot"])
             self._session = welcome.get("session")
-        if self.sub is not None:
-            self.sub.close(linger=0)
-        self.sub = self.ctx.socket(zmq.SUB)
-        self.sub.linger = 0
-        self.sub.rcvhwm = 1000
+        sub = self.ctx.socket(zmq.SUB)
+        sub.linger = 0
+        sub.rcvhwm = 1000
         if self._server_public is not None:
-            auth.make_client_socket(self.sub, self._server_public, self._client_key)  # type: ignore[arg-type]
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.sub.connect(f"{self._base}:{int(welcome['state_port'])}")
-        self._last_state_seq = None
+            auth.make_client_socket(sub, self._server_public, self._client_key)  # type: ignore[arg-type]
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(f"{self._base}:{int(welcome['state_port'])}")
+        with self._sub_lock:
+            if self.sub is not None:
+                self.sub.close(linger=0)
+            self.sub = sub
+            self._last_state_seq = None
         self._connected.set()
 
     def _request(self, kind: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
+        return self._call(kind, timeout or self.timeout, fields)
+
+    def _call(self, kind: str, timeout: float, fields: dict[str, Any]) -> dict[str, Any]:
         if not self._connected.is_set():
             raise BridgeConnectionError(
                 f"connection to {self.endpoint} lost; reconnecting in the background (the robot's watchdog"
@@ -311,33 +353,42 @@ class RemoteRobot(Robot):
             )
         with self._lock:
             try:
-                return self._send_and_wait(kind, timeout or self.timeout, **fields)
+                return self._exchange(kind, timeout, fields)
             except BridgeConnectionError:
                 self._connected.clear()  # the I/O thread reconnects
                 raise
 
     def _send_and_wait(self, kind: str, timeout: float, **fields: Any) -> dict[str, Any]:
-        """One request, one reply (matched by ``re``); raises the exception an error reply maps to."""
+        return self._exchange(kind, timeout, fields)
+
+    def _exchange(self, kind: str, timeout: float, fields: dict[str, Any]) -> dict[str, Any]:
+        """One request, one reply (matched by ``re``); raises the exception an error reply maps to.
+
+        The calling thread sends and then sleeps in a blocking receive (``RCVTIMEO``): the reply's
+        arrival wakes this thread directly, with no poll-then-receive round through the GIL.
+        """
         self._seq += 1
         seq = self._seq
         t0 = time.monotonic()
-        frame = protocol.encode(protocol.message(kind, seq, t0, **fields))
-        assert self.dealer is not None
+        frame = protocol.encode({"v": protocol.PROTOCOL_VERSION, "type": kind, "seq": seq, "t": t0, **fields})
+        dealer = self.dealer
+        assert dealer is not None
         try:
-            self.dealer.send(frame, zmq.NOBLOCK)
+            dealer.send(frame, zmq.NOBLOCK)
         except zmq.Again:
             raise BridgeConnectionError(f"cannot send to {self.endpoint}: send queue full (server gone?)") from None
         if self.recorder:
             self.recorder.write("tx", kind, frame, seq)
         self._last_request = t0
         deadline = t0 + timeout
+        wait_ms = max(1, math.ceil(timeout * 1000))
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not self.dealer.poll(max(0, int(left * 1000)) or 1):
-                if time.monotonic() >= deadline:
-                    raise BridgeConnectionError(f"no reply from {self.endpoint} to '{kind}' within {timeout:g} s")
-                continue
-            raw = self.dealer.recv()
+            if wait_ms != self._rcvtimeo:  # a socket option call only when the wait changes
+                dealer.rcvtimeo = self._rcvtimeo = wait_ms
+            try:
+                raw = dealer.recv()
+            except zmq.Again:
+                raise BridgeConnectionError(f"no reply from {self.endpoint} to '{kind}' within {timeout:g} s") from None
             t3 = time.monotonic()
             try:
                 reply = protocol.decode(raw)
@@ -346,15 +397,20 @@ class RemoteRobot(Robot):
             except BridgeError as exc:
                 self.counters["bad_replies"] += 1
                 log.warning("ignoring a malformed reply from the bridge: %s", exc)
-                continue
-            if self.recorder:
-                self.recorder.write("rx", reply["type"], raw, reply["seq"])
-            if reply.get("re") != seq:
-                continue  # a late reply to an earlier request that timed out
-            self._note_timing(t0, t3, reply)
-            if reply["type"] == "error":
-                self._raise(reply, kind)
-            return reply
+                reply = None
+            if reply is not None:
+                if self.recorder:
+                    self.recorder.write("rx", reply["type"], raw, reply["seq"])
+                if reply.get("re") == seq:
+                    self._note_timing(t0, t3, reply)
+                    if reply["type"] == "error":
+                        self._raise(reply, kind)
+                    return reply
+                # else: a late reply to an earlier request that timed out
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BridgeConnectionError(f"no reply from {self.endpoint} to '{kind}' within {timeout:g} s")
+            wait_ms = max(1, math.ceil(left * 1000))
 
     def _note_timing(self, t0: float, t3: float, reply: dict[str, Any]) -> None:
         rtt = t3 - t0
@@ -407,11 +463,8 @@ class RemoteRobot(Robot):
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2.0, 2.0)
                 continue
-            sub = self.sub
-            assert sub is not None
             try:
-                if sub.poll(max(1, int(self.heartbeat * 500))):
-                    self._receive(sub)
+                self._read_states()
             except zmq.ZMQError:
                 if self._stop.is_set():
                     return
@@ -428,15 +481,30 @@ class RemoteRobot(Robot):
                     self._connected.clear()
                 finally:
                     self._lock.release()
+            self._stop.wait(self._io_period)
 
-    def _receive(self, sub: zmq.Socket) -> None:
-        """Drain the SUB socket, keeping the newest state and every event."""
-        latest = None
-        for _ in range(1000):
+    def _read_states(self) -> None:
+        """Read what the state stream holds, unless another thread is reading it right now (then it is current)."""
+        if self._sub_lock.acquire(blocking=False):
             try:
-                raw = sub.recv(zmq.NOBLOCK)
-            except zmq.Again:
+                self._drain_sub()
+            except zmq.ZMQError:
+                if not self._closed:
+                    raise
+            finally:
+                self._sub_lock.release()
+
+    def _drain_sub(self) -> None:
+        """Read every message waiting on the SUB socket, keeping the newest state and every event (holds _sub_lock)."""
+        sub = self.sub
+        if sub is None:
+            return
+        latest = None
+        events, pollin = zmq.EVENTS, zmq.POLLIN
+        for _ in range(1000):
+            if not sub.get(events) & pollin:
                 break
+            raw = sub.recv(zmq.NOBLOCK)
             try:
                 msg = protocol.decode(raw)
             except BridgeError:
@@ -454,10 +522,7 @@ class RemoteRobot(Robot):
             elif msg["type"] == "event":
                 self.events.append(msg)
         if latest is not None:
-            with self._state_cond:
-                self._state = latest
-                self._state_local_time = time.monotonic()
-                self._state_cond.notify_all()
+            self._latest = (latest, time.monotonic())
 
     def __repr__(self) -> str:
         name = self._spec.name if self._spec else "?"

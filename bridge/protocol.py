@@ -106,14 +106,28 @@ def _default(obj: Any) -> Any:
 def pack_array(arr: np.ndarray) -> msgpack.ExtType:
     """Array -> extension 1: dtype code (u8), ndim (u8), shape (ndim x u32 LE), C-order little-endian data."""
     a = np.asarray(arr)
-    code = _CODES.get(a.dtype.newbyteorder("<"))
-    if code is None:  # other dtypes travel as float64
-        a = a.astype("<f8")
-        code = 2
+    code = _CODES.get(a.dtype)  # native little-endian dtypes (every array on this path) hit at once
+    if code is None:
+        code = _CODES.get(a.dtype.newbyteorder("<"))
+        if code is None:  # other dtypes travel as float64
+            a = a.astype("<f8")
+            code = 2
     if a.ndim > 255:
         raise TypeError("arrays with more than 255 dimensions cannot be encoded")
-    header = struct.pack(f"<BB{a.ndim}I", code, a.ndim, *a.shape)
-    return msgpack.ExtType(NDARRAY_EXT, header + np.ascontiguousarray(a, dtype=DTYPES[code]).tobytes())
+    header = _shape_struct(a.ndim).pack(code, a.ndim, *a.shape)
+    data = a.tobytes() if a.dtype == DTYPES[code] else a.astype(DTYPES[code]).tobytes()
+    return msgpack.ExtType(NDARRAY_EXT, header + data)  # tobytes() is C order whatever the layout
+
+
+_SHAPES: dict[int, struct.Struct] = {}
+
+
+def _shape_struct(ndim: int) -> struct.Struct:
+    """``<BB{ndim}I``, compiled once per ndim (the header of an array extension)."""
+    s = _SHAPES.get(ndim)
+    if s is None:
+        s = _SHAPES[ndim] = struct.Struct(f"<BB{ndim}I")
+    return s
 
 
 def _ext_hook(code: int, data: bytes) -> Any:
@@ -122,13 +136,20 @@ def _ext_hook(code: int, data: bytes) -> Any:
     if len(data) < 2:
         raise ProtocolError("truncated array: header shorter than 2 bytes")
     dcode, ndim = data[0], data[1]
-    if dcode not in DTYPES:
+    dtype = DTYPES.get(dcode)
+    if dtype is None:
         raise ProtocolError(f"unknown array dtype code {dcode}; known codes: {sorted(DTYPES)}")
     head = 2 + 4 * ndim
     if len(data) < head:
         raise ProtocolError("truncated array: shape cut short")
+    if ndim == 1:  # commands and states: one-dimensional arrays
+        count = int.from_bytes(data[2:6], "little")
+        if len(data) - 6 != count * dtype.itemsize:
+            raise ProtocolError(
+                f"array data is {len(data) - 6} bytes, shape ({count},) of {dtype} needs {count * dtype.itemsize}"
+            )
+        return np.frombuffer(data, dtype=dtype, offset=6, count=count)
     shape = struct.unpack_from(f"<{ndim}I", data, 2)
-    dtype = DTYPES[dcode]
     count = math.prod(shape)
     if len(data) - head != count * dtype.itemsize:
         raise ProtocolError(

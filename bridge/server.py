@@ -112,6 +112,9 @@ class BridgeServer:
         self.events: deque[dict[str, Any]] = deque(maxlen=1000)
         self.tick_times: deque[float] = deque(maxlen=10000)
         self._busy: deque[tuple[float, float]] = deque(maxlen=16)  # (start, end) of blocking camera renders
+        self._handlers: dict[str, Callable[[bytes, dict[str, Any], float], None]] = {
+            kind: getattr(self, f"_on_{kind}") for kind in protocol.REQUESTS
+        }
         self._closed = False
         if self.recorder:
             self._record("tx", "spec", protocol.encode(self._msg("spec", robot=protocol.spec_to_wire(self.safe.spec))))
@@ -144,6 +147,7 @@ class BridgeServer:
             self.state_endpoint,
             self.rate,
         )
+        idle = False  # the ROUTER said "nothing to read" and nothing has used it since
         while not self._stop.is_set():
             now = time.monotonic()
             if duration is not None and now - start >= duration:
@@ -166,14 +170,19 @@ class BridgeServer:
                     self.stats["overruns"] += 1
                     next_tick = time.monotonic()
                 continue
-            if self.router.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # edge-triggered fd: check before waiting
-                self._drain()
+            # zmq's fd is edge-triggered: it signals new activity, not "readable", so the socket is
+            # asked (zmq.EVENTS, inside _drain) before sleeping on the fd. _drain ends with that
+            # answer "empty" and nothing but _drain uses the ROUTER, so then the loop goes straight
+            # back to sleep: after an ack, this thread gets off the cores at once.
+            if not idle:
+                idle = not self._drain()
                 continue
             wake = next_tick
             c = self._controller
             if c is not None and not c.tripped:
                 wake = min(wake, c.last_valid + self.config.watchdog)
             select.select([fd], [], [], min(max(0.0, wake - time.monotonic()), 0.05))
+            idle = False  # woken by the fd (or the timeout): ask the socket
 
     def request_stop(self) -> None:
         """Ask :meth:`serve` to return (thread- and signal-safe)."""
@@ -328,32 +337,40 @@ class BridgeServer:
         self._publish("event", **event)
 
     def _reply(self, identity: bytes, kind: str, **fields: Any) -> None:
-        msg = self._msg(kind, **fields)
+        self._seq += 1
+        msg = {"v": protocol.PROTOCOL_VERSION, "type": kind, "seq": self._seq, "t": time.monotonic(), **fields}
         frame = protocol.encode(msg)
         try:  # two sends, not send_multipart: this is every ack's path and the sugar costs microseconds
             self.router.send(identity, zmq.SNDMORE | zmq.NOBLOCK)
             self.router.send(frame, zmq.NOBLOCK)
         except zmq.ZMQError:
             self.stats["reply_dropped"] += 1
-        self._record("tx", kind, frame, msg["seq"])
+        if self.recorder:
+            self._record("tx", kind, frame, msg["seq"])
 
     def _error(self, identity: bytes, code: str, message: str, re: int | None = None) -> None:
         self.drops[code] += 1
         self._reply(identity, "error", re=re, code=code, message=message, server_version=protocol.PROTOCOL_VERSION)
 
-    def _drain(self) -> None:
+    def _drain(self) -> bool:
+        """Handle the waiting requests (at most MAX_DRAIN); True when some may still be waiting."""
+        router, events, pollin, rcvmore, noblock = self.router, zmq.EVENTS, zmq.POLLIN, zmq.RCVMORE, zmq.NOBLOCK
         for _ in range(MAX_DRAIN):
-            try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=True)
-            except zmq.Again:
-                return
+            # ask before each receive: cheaper than a receive that fails with zmq.Again, and after a
+            # reply (a send on this socket) the answer is also what keeps the edge-triggered fd honest
+            if not router.get(events) & pollin:
+                return False
+            frames = [router.recv(noblock)]
+            while router.get(rcvmore):
+                frames.append(router.recv(noblock))
             self._handle(frames)
+        return True
 
     def _handle(self, frames: list[bytes]) -> None:
         now = time.monotonic()
-        self.stats["received"] += 1
         identity = frames[0]
         if len(frames) != 2:
+            self.stats["received"] += 1
             self._record("rx", "invalid", b"".join(frames[1:]))
             self._error(identity, E_MALFORMED, f"a request is one frame, got {len(frames) - 1}")
             return
@@ -361,28 +378,31 @@ class BridgeServer:
         try:
             msg = protocol.decode(frame, self.config.max_request_bytes)
         except BridgeError as exc:
+            self.stats["received"] += 1
             self._record("rx", "invalid", frame[: self.config.max_request_bytes])
             self._error(identity, exc.code, str(exc))
             return
         kind = msg["type"]
-        self._record("rx", kind if kind in protocol.REQUESTS else "invalid", frame, msg["seq"])
-        handler = getattr(self, f"_on_{kind}", None) if kind in protocol.REQUESTS else None
+        handler = self._handlers.get(kind)
+        if self.recorder:
+            self._record("rx", kind if handler is not None else "invalid", frame, msg["seq"])
         if handler is None:
             self._error(
                 identity, E_UNKNOWN_TYPE, f"unknown request type {kind!r}; known: {protocol.REQUESTS}", msg["seq"]
             )
-            return
-        try:
-            handler(identity, msg, now)
-        except (BridgeError, InvalidCommandError, SafetyStopError) as exc:
-            code = E_SAFETY if isinstance(exc, SafetyStopError) else protocol.error_code(exc)
-            self._error(identity, code, str(exc), msg["seq"])
-        except Exception as exc:  # a bug or a driver fault must not kill the control loop
-            log.exception("bridge request %r failed", kind)
-            self._error(identity, protocol.E_INTERNAL, f"{type(exc).__name__}: {exc}", msg["seq"])
+        else:
+            try:
+                handler(identity, msg, now)
+            except (BridgeError, InvalidCommandError, SafetyStopError) as exc:
+                code = E_SAFETY if isinstance(exc, SafetyStopError) else protocol.error_code(exc)
+                self._error(identity, code, str(exc), msg["seq"])
+            except Exception as exc:  # a bug or a driver fault must not kill the control loop
+                log.exception("bridge request %r failed", kind)
+                self._error(identity, protocol.E_INTERNAL, f"{type(exc).__name__}: {exc}", msg["seq"])
+        self.stats["received"] += 1  # bookkeeping after the reply is on its way
 
-    def _ack(self, identity: bytes, msg: dict[str, Any], now: float, **fields: Any) -> None:
-        self._reply(identity, "ack", re=msg["seq"], t_recv=now, tick=self._tick_count, **fields)
+    def _ack(self, identity: bytes, msg: dict[str, Any], now: float) -> None:
+        self._reply(identity, "ack", re=msg["seq"], t_recv=now, tick=self._tick_count)
 
     def _session_check(self, identity: bytes, msg: dict[str, Any], now: float) -> ControllerSession:
         """The controller that sent ``msg``, after session, order and staleness checks."""
@@ -400,7 +420,8 @@ class BridgeServer:
             code, what = (E_DUPLICATE, "a duplicate") if seq == c.last_seq else (E_OUT_OF_ORDER, "out of order")
             raise BridgeError(f"request seq {seq} is {what} (last accepted {c.last_seq}); dropped", code)
         age = c.delay.age(now, float(msg["t"]))
-        age -= self._busy_overlap(now - age, now)  # the time this thread could not read it is not the link's delay
+        if self._busy:  # the time this thread could not read it is not the link's delay
+            age -= self._busy_overlap(now - age, now)
         if age > self.config.max_age:
             c.last_seq = seq
             raise BridgeError(
@@ -468,14 +489,14 @@ class BridgeServer:
             raise BridgeError(f"emergency stop is latched ({self.safe.stopped}); send 'reset_estop' first", E_ESTOP)
         cmd = protocol.command_from_wire(msg, self.robot.spec)  # raises before anything is queued
         c.last_valid = now
-        if c.tripped:
-            c.tripped = False
-            self._event("watchdog_resumed", client=c.name)
+        resumed, c.tripped = c.tripped, False
         c.commanded = True
         self._stopped_reason = None
         self._pending.append(cmd)
         self._cmd_seq = msg["seq"]
-        self._ack(identity, msg, now)
+        self._ack(identity, msg, now)  # the command is queued: acknowledge it before publishing the event
+        if resumed:
+            self._event("watchdog_resumed", client=c.name)
 
     def _on_heartbeat(self, identity: bytes, msg: dict[str, Any], now: float) -> None:
         if msg.get("session") is not None:

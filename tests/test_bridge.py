@@ -115,6 +115,42 @@ def test_remote_robot_moves_and_raises_like_simrobot(make_server) -> None:
         assert robot.clock_offset is not None and abs(robot.clock_offset) < 0.05  # same host, same clock
 
 
+def test_the_caller_reads_the_state_stream_itself(make_server) -> None:
+    """No thread is woken per published state: observe(), state() and wait_for_state() read the stream."""
+    server = make_server()  # 200 Hz
+    with RemoteRobot(server.endpoint) as robot, RemoteRobot(server.endpoint, role="observer") as watcher:
+        watcher._io_period = 30.0  # the background thread now reads the stream only every 30 s
+        time.sleep(0.05)
+        seen = watcher.state()["seq"]
+        time.sleep(0.1)
+        newest = watcher.state()
+        assert newest["seq"] >= seen + 10  # about 20 states in 0.1 s, read by this call
+        assert watcher.wait_for_state(newest["seq"], timeout=1.0)["seq"] > newest["seq"]
+        robot.emergency_stop("test")
+        assert wait_until(lambda: watcher.observe() is not None and watcher.state()["estop"] == "emergency_stop")
+        assert any(e["event"] == "estop" for e in watcher.events)  # events come with the states
+        assert watcher.counters["dropped_states"] == 0 and watcher.latency()["state_age_ms"] < 100
+        robot.reset()
+
+
+def test_a_command_after_a_watchdog_stop_is_acked_and_resumes(make_server) -> None:
+    server = make_server(watchdog=0.1, controller_timeout=5.0)
+    raw = Raw(server.endpoint)
+    raw.hello()
+    cmd = {"mode": "position", "joints": ["joint_1"], "targets": np.array([2.5])}  # far: still on the way
+    assert raw.call("command", session=raw.session, **cmd)["type"] == "ack"
+    assert wait_until(lambda: server.stats["watchdog_stops"] == 1, timeout=3.0)
+    assert raw.call("command", session=raw.session, **cmd)["type"] == "ack"
+    assert wait_until(lambda: any(e["event"] == "watchdog_resumed" for e in server.events), timeout=1.0)
+    moved = q0 = server.robot.q[0]
+    for _ in range(20):  # bounded: keep commanding (the watchdog holds a silent controller again)
+        assert raw.call("command", session=raw.session, **cmd)["type"] == "ack"
+        time.sleep(0.02)
+        moved = server.robot.q[0]
+    assert moved != q0  # moving again
+    raw.close()
+
+
 def test_second_controller_is_refused_until_the_first_leaves(make_server) -> None:
     server = make_server(controller_timeout=0.3)
     first = RemoteRobot(server.endpoint, name="first")

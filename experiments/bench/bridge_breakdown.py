@@ -1,26 +1,39 @@
-"""Where a bridge command's round trip goes: to the server, inside it, and back (a diagnostic, prints only).
+"""Where a bridge command's round trip goes beyond the raw pyzmq floor (a diagnostic, prints only).
 
-``bridge.py`` measures ``command -> ack`` end to end against the raw pyzmq floor. This splits one
-round trip with the timestamps the protocol already carries (client and server share the
-machine's monotonic clock on loopback): client send -> the server starts handling it
-(``t_recv`` of the ack), handling -> the ack is stamped (its ``t``), ack stamped -> the client
-has it. A bare DEALER client (no ``RemoteRobot`` I/O thread) talks to ``tianji bridge serve
---robot fake:7`` in its own process, at each ``--rate`` given::
+``bridge.py`` measures ``command -> ack`` end to end against the raw pyzmq floor. This adds
+the pieces one at a time, each against ``tianji bridge serve --robot fake:7`` in its own
+process at each ``--rate``, all alternating in chunks (servers not in use are paused, as in
+``bridge.py``) so that a shared machine's load weighs on every row alike:
 
-    python experiments/bench/bridge_breakdown.py --rates 1000 100 --n 3000
+* ``bare``: a bare DEALER speaking the protocol (msgpack, one command, its ack): the server's
+  per-request Python and the 1 kHz tick it shares its thread with;
+* ``bare + state stream``: the same with a SUB connected (not read: its zmq thread still
+  receives every state);
+* ``RemoteRobot``: ``RemoteRobot.command()``, what ``bridge.py`` measures.
+
+The bare client's round trip is also split with the timestamps the protocol carries (client
+and server share the machine's monotonic clock on loopback): client send -> the server starts
+handling it (``t_recv`` of the ack), handling -> the ack is stamped (its ``t``), ack stamped ->
+the client has it::
+
+    python experiments/bench/bridge_breakdown.py --rates 1000 10 --n 3000
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
-import zmq
 
-from tianji.bridge import protocol
+from tianji.bridge.client import RemoteRobot
+from tianji.control.robot import Command
 
 HERE = Path(__file__).resolve().parent
 
@@ -32,60 +45,70 @@ def _bench_module():
     return module
 
 
-def split(endpoint: str, n: int, warmup: int = 100) -> dict[str, float]:
-    """Median microseconds of each leg over ``n`` commands (after ``warmup``)."""
-    ctx = zmq.Context()
-    dealer = ctx.socket(zmq.DEALER)
-    dealer.linger = 0
-    dealer.connect(endpoint)
-    try:
-        seq = 1
-        dealer.send(protocol.encode(protocol.message("hello", seq, time.monotonic(), role="controller")))
-        if not dealer.poll(5000):
-            raise RuntimeError("no welcome from the server")
-        session = protocol.decode(dealer.recv())["session"]
-        legs: dict[str, list[float]] = {"to server": [], "in server": [], "back": [], "total": []}
-        for i in range(n + warmup):
-            seq += 1
-            fields = {"mode": "position", "joints": ["joint_1"], "targets": np.array([0.001 * (i % 100)])}
-            t0 = time.monotonic()
-            frame = protocol.encode(protocol.message("command", seq, t0, session=session, **fields))
-            sent = time.monotonic()
-            dealer.send(frame)
-            if not dealer.poll(2000):
-                raise RuntimeError("the server stopped answering")
-            ack = protocol.decode(dealer.recv())
-            t3 = time.monotonic()
-            if i >= warmup:
-                legs["to server"].append(ack["t_recv"] - sent)
-                legs["in server"].append(ack["t"] - ack["t_recv"])
-                legs["back"].append(t3 - ack["t"])
-                legs["total"].append(t3 - t0)
-        dealer.send(protocol.encode(protocol.message("bye", seq + 1, time.monotonic(), session=session)))
-        dealer.poll(500)
-        return {k: 1e6 * float(np.median(v)) for k, v in legs.items()}
-    finally:
-        ctx.destroy(linger=0)
+def remote(endpoint: str, n: int, warmup: int = 50) -> list[float]:
+    """``n`` ``RemoteRobot.command()`` round trips (seconds)."""
+    with RemoteRobot(endpoint) as robot:
+        cmd = Command(targets={"joint_1": 0.1})
+        for _ in range(warmup):
+            robot.command(cmd)
+        out = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            robot.command(cmd)
+            out.append(time.perf_counter() - t0)
+        return out
+
+
+def _signal(proc: subprocess.Popen[bytes], name: str) -> None:
+    sig = getattr(signal, name, None)  # SIGSTOP / SIGCONT: POSIX only; elsewhere every server runs throughout
+    if sig is not None:
+        proc.send_signal(sig)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", type=float, nargs="+", default=[1000.0, 100.0], help="server rates (Hz)")
-    parser.add_argument("--n", type=int, default=3000, help="commands per rate")
+    parser.add_argument("--rates", type=float, nargs="+", default=[1000.0, 10.0], help="server rates (Hz)")
+    parser.add_argument("--n", type=int, default=3000, help="round trips per row")
+    parser.add_argument("--chunks", type=int, default=10, help="chunks the rows alternate in")
     args = parser.parse_args(argv)
     bench = _bench_module()
-    floor = 1e6 * float(np.median(bench.raw_floor(args.n, None)))
-    print(f"raw pyzmq echo round trip (the floor): p50 {floor:.0f} us")
-    print("| server rate Hz | to server us | in server us | back us | total us | total / floor |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for rate in args.rates:
-        with bench.server("fake:7", rate, None) as endpoint:
-            r = split(endpoint, args.n)
-        print(
-            f"| {rate:g} | {r['to server']:.0f} | {r['in server']:.0f} | {r['back']:.0f} | {r['total']:.0f} |"
-            f" {r['total'] / floor:.2f}x |",
-            flush=True,
-        )
+    m = max(1, args.n // args.chunks)
+    rows: dict[str, list[float]] = {"raw pyzmq echo (the floor)": []}
+    legs: dict[float, dict[str, list[float]]] = {}
+    load0 = os.getloadavg()
+    with contextlib.ExitStack() as stack:
+        echo = bench.Echo(None)
+        stack.callback(echo.close)
+        running = [stack.enter_context(bench.serve_process("fake:7", rate, None)) for rate in args.rates]
+        for _, proc in running:
+            _signal(proc, "SIGSTOP")  # paused but for its own rows (serve_process continues it to stop it)
+        for _ in range(args.chunks):
+            rows["raw pyzmq echo (the floor)"] += echo.round_trips(m)
+            for rate, (endpoint, proc) in zip(args.rates, running, strict=True):
+                _signal(proc, "SIGCONT")
+                split = bench.bare_command_ack(endpoint, m)
+                for k, v in split.items():
+                    legs.setdefault(rate, {}).setdefault(k, []).extend(v)
+                rows.setdefault(f"bare client, server at {rate:g} Hz", []).extend(split["total"])
+                rows.setdefault(f"bare client + state stream, {rate:g} Hz", []).extend(
+                    bench.bare_command_ack(endpoint, m, stream=True)["total"]
+                )
+                rows.setdefault(f"RemoteRobot.command(), {rate:g} Hz", []).extend(remote(endpoint, m))
+                _signal(proc, "SIGSTOP")
+    load1 = os.getloadavg()
+    floor = float(np.median(rows["raw pyzmq echo (the floor)"]))
+    print(f"load average {load0[0]:.2f} -> {load1[0]:.2f}; {m * args.chunks} round trips per row, fake:7")
+    print("| row | p50 us | over the floor us | / floor |")
+    print("|---|---:|---:|---:|")
+    for name, samples in rows.items():
+        p50 = float(np.median(samples))
+        print(f"| {name} | {p50 * 1e6:.0f} | {(p50 - floor) * 1e6:.0f} | {p50 / floor:.2f}x |")
+    print()
+    print("| bare client, server rate Hz | to server us | in server us | back us | total us |")
+    print("|---:|---:|---:|---:|---:|")
+    for rate, split in legs.items():
+        r = {k: 1e6 * float(np.median(v)) for k, v in split.items()}
+        print(f"| {rate:g} | {r['to server']:.0f} | {r['in server']:.0f} | {r['back']:.0f} | {r['total']:.0f} |")
     return 0
 
 
