@@ -27,13 +27,9 @@ import importlib.util
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
-
-from tianji.bridge.client import RemoteRobot
-from tianji.control.robot import Command
 
 HERE = Path(__file__).resolve().parent
 
@@ -43,20 +39,6 @@ def _bench_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def remote(endpoint: str, n: int, warmup: int = 50) -> list[float]:
-    """``n`` ``RemoteRobot.command()`` round trips (seconds)."""
-    with RemoteRobot(endpoint) as robot:
-        cmd = Command(targets={"joint_1": 0.1})
-        for _ in range(warmup):
-            robot.command(cmd)
-        out = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            robot.command(cmd)
-            out.append(time.perf_counter() - t0)
-        return out
 
 
 def _signal(proc: subprocess.Popen[bytes], name: str) -> None:
@@ -93,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.setdefault(f"bare client + state stream, {rate:g} Hz", []).extend(
                     bench.bare_command_ack(endpoint, m, stream=True)["total"]
                 )
-                rows.setdefault(f"RemoteRobot.command(), {rate:g} Hz", []).extend(remote(endpoint, m))
+                rows.setdefault(f"RemoteRobot.command(), {rate:g} Hz", []).extend(bench.command_ack(endpoint, m, None))
                 _signal(proc, "SIGSTOP")
     load1 = os.getloadavg()
     floor = float(np.median(rows["raw pyzmq echo (the floor)"]))
