@@ -384,6 +384,8 @@ class LookAt(PhasedSkill):
                     f" limit{'s' if len(limits) > 1 else ''} of {' and '.join(limits)}, the camera still points"
                     f" {angle:.2f} rad away from it"
                 )
-            target = self.params.target
-            return False, f"the camera points {angle:.2f} rad away from '{target}' (it did not settle there)"
+            return False, (
+                f"the camera points {angle:.2f} rad away from where the world state now puts"
+                f" '{self.params.target}' (the head was aimed where it was seen when the turn began)"
+            )
         return True, f"looking at '{self.params.target}' ({angle:.3f} rad off axis)"
