@@ -165,6 +165,7 @@ class RemoteStage:
         self.fell_at: float | None = None
         self._distances: dict[str, float] = {}
         self._ticks = 0
+        self._stamp0 = 0.0  # the served robot's stamp when scenario time started (set by the start reply)
         self._apply(robot.scenario("start"))
 
     def _apply(self, truth: dict[str, Any]) -> dict[str, Any]:

@@ -145,7 +145,7 @@ class ScenarioRun:
         if self.remote is None:
             from tianji.scenario_stage import ScenarioStage
 
-            self.stage = ScenarioStage(self.s, seed=self.seed or 0, gui=self.gui)
+            self.stage = ScenarioStage(self.s, seed=int(self.seed or 0), gui=self.gui)
             self.session = self.stage.session
             self.stage.start()
             return
