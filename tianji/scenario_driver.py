@@ -11,6 +11,7 @@ through the ``tianji.drivers`` entry-point group, as a third-party driver would 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tianji.bridge.drivers.sim import SimDriver
@@ -42,7 +43,7 @@ class ScenarioDriver(SimDriver):
 
         self.stage = stage = ScenarioStage(self.scenario, seed=self.seed)
         self.world, self.robot, self.scene = stage.world, stage.session.robot, stage.session.scene
-        if self.world.control_rate != SCENARIO_RATE:
+        if not math.isclose(self.world.control_rate, SCENARIO_RATE, rel_tol=1e-6):
             self.disconnect()
             raise RuntimeError(f"the scenario's room steps at {self.world.control_rate:g} Hz, not {SCENARIO_RATE:g}")
         self.rate = SCENARIO_RATE
