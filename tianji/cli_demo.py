@@ -9,7 +9,6 @@ every scenario succeeded, 1 with the reason otherwise, 2 for bad input.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -125,25 +124,11 @@ def run_one(
 def served_scenario(endpoint: str) -> str:
     """The scenario that the bridge server at ``endpoint`` stages (asked as an observer, which takes no control)."""
     from tianji.bridge.client import RemoteRobot
-    from tianji.bridge.protocol import E_UNSUPPORTED, BridgeError
-    from tianji.control.errors import TianjiError
-    from tianji.remote import CLIENT_KEY_ENV, SERVER_KEY_ENV
+    from tianji.remote import curve_keys, scenario_status
 
-    robot = RemoteRobot(
-        endpoint,
-        role="observer",
-        server_key=os.environ.get(SERVER_KEY_ENV),
-        client_key=os.environ.get(CLIENT_KEY_ENV),
-    )
+    robot = RemoteRobot(endpoint, role="observer", **curve_keys())
     try:
-        return str(robot.scenario("status")["scenario"])
-    except BridgeError as exc:
-        if exc.code != E_UNSUPPORTED:
-            raise
-        raise TianjiError(
-            f"the robot at {endpoint} serves no scenario; serve one with `tianji bridge serve --robot"
-            " scenario:fetch_water`, or name the scenario to run in-process (without --robot)"
-        ) from None
+        return str(scenario_status(robot, "fetch_water")["scenario"])
     finally:
         robot.close()
 
@@ -181,7 +166,9 @@ def demo(
             table.add_row(name, load(name).description)
         console.print(table)
         return
-    remote = robot.startswith("tcp://")
+    from tianji.remote import is_remote
+
+    remote = is_remote(robot)
     names: list[str | None] = [scenario] if scenario or remote else list(DEFAULT_DEMO)
     if seed is None and not remote:
         seed = 0

@@ -44,6 +44,30 @@ def check_robot_option(robot: str) -> None:
         )
 
 
+def curve_keys() -> dict[str, str | None]:
+    """``server_key`` and ``client_key`` for a RemoteRobot, from the environment (module doc); None when unset."""
+    return {"server_key": os.environ.get(SERVER_KEY_ENV), "client_key": os.environ.get(CLIENT_KEY_ENV)}
+
+
+def scenario_status(robot: Any, suggest: str) -> dict[str, Any]:
+    """The served scenario's truth (a ``scenario`` ``status`` request); a plain error when the server stages none.
+
+    ``suggest`` is the scenario named in the error's serve command.
+    """
+    from tianji.bridge.protocol import E_UNSUPPORTED, BridgeError
+
+    try:
+        return robot.scenario("status")
+    except BridgeError as exc:
+        if exc.code != E_UNSUPPORTED:
+            raise
+        raise TianjiError(
+            f"the robot at {robot.endpoint} serves no scenario, and a scenario needs its room, its scripted events"
+            f" and its ground truth: serve one with `tianji bridge serve --robot scenario:{suggest}`, or run the"
+            " scenario in-process (without --robot)"
+        ) from None
+
+
 @dataclass
 class RemoteSession:
     """A served robot wired for skills; the fields mirror :class:`tianji.cli_skills.CareSession`."""
@@ -72,12 +96,11 @@ def remote_session(
     from tianji.perception.source import PerceivedWorld
     from tianji.sim.registry import get_robot
 
-    server_key, client_key = os.environ.get(SERVER_KEY_ENV), os.environ.get(CLIENT_KEY_ENV)
     # before taking control: loading the map takes seconds, and a silent controller trips the watchdog
     floor_map = scene_floor_map(scene, exclude=("tiago",))
     # a simulator server renders camera frames in its control thread (0.1-0.3 s in the care room), during
     # which no state comes: allow for that rather than calling the link lost
-    robot = RemoteRobot(endpoint, timeout=timeout, state_timeout=2.0, server_key=server_key, client_key=client_key)
+    robot = RemoteRobot(endpoint, timeout=timeout, state_timeout=2.0, **curve_keys())
     try:
         spec = robot.spec
         try:
@@ -138,19 +161,8 @@ class RemoteStage:
     POLL_EVERY = 6  # control ticks between truth reads (10 Hz at 60 Hz)
 
     def __init__(self, robot: Any, scenario: Any, seed: int | None = None) -> None:
-        from tianji.bridge.protocol import E_UNSUPPORTED, BridgeError
-
         self.robot = robot
-        try:
-            truth = robot.scenario("status")
-        except BridgeError as exc:
-            if exc.code != E_UNSUPPORTED:
-                raise
-            raise TianjiError(
-                f"the robot at {robot.endpoint} serves no scenario, and a scenario needs its room, its scripted"
-                f" events and its ground truth: serve it with `tianji bridge serve --robot"
-                f" scenario:{scenario.name}?seed={seed or 0}`"
-            ) from None
+        truth = scenario_status(robot, f"{scenario.name}?seed={seed or 0}")
         served = (str(truth["scenario"]), int(truth["seed"]))
         if served[0] != scenario.name or (seed is not None and served[1] != seed):
             asked = f"scenario '{scenario.name}'" + (f" seed {seed}" if seed is not None else "")
